@@ -1,0 +1,154 @@
+//! Actions plug in behind one trait: each kind validates its arguments (lint), describes
+//! what it would do (dry run, plan), says whether it mutates, and executes (run).
+//! Adding an action means one file and one line in [`REGISTRY`].
+
+mod exec;
+mod http;
+mod k8s;
+mod manual;
+mod metrics;
+mod postgres;
+mod redis;
+mod runbook;
+mod secret;
+pub mod spec;
+mod tcp;
+mod tls;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::config::EnvConfig;
+use crate::exec::StepContext;
+use crate::loader::Cx;
+use crate::model::Args;
+
+pub use spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
+
+/// What an action produced: named outputs (`status`, `rows`, ...).
+pub type Outputs = Map<String, Value>;
+
+/// Why an action could not do its job. Every variant ends the step as `error` with a
+/// one-line message; the kind is kept for the JSON report.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The arguments, once resolved, are not valid for the action.
+    #[error("{0}")]
+    InvalidArgs(String),
+    /// The service could not be reached (refused, DNS, TLS handshake, ...).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The service refused our credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// The service answered with an error.
+    #[error("{0}")]
+    Failed(String),
+    /// opsctl refused to send the request (a write without `mutating: true`).
+    #[error("{0}")]
+    Refused(String),
+    /// The configuration lacks what the step needs (unknown target, unset env var).
+    #[error("{0}")]
+    Config(String),
+    /// The action is not available in this build.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl ActionError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActionError::InvalidArgs(_) => "invalid_args",
+            ActionError::Unreachable(_) => "unreachable",
+            ActionError::Auth(_) => "auth",
+            ActionError::Failed(_) => "failed",
+            ActionError::Refused(_) => "refused",
+            ActionError::Config(_) => "config",
+            ActionError::Unsupported(_) => "unsupported",
+        }
+    }
+}
+
+/// The interface every action implements.
+pub trait Action: Send + Sync + 'static {
+    fn spec(&self) -> &'static ActionSpec;
+
+    /// Checks beyond the argument schema, on the arguments as written (lint).
+    fn check(&self, _args: &Args, _cx: &mut Cx<'_>) {}
+
+    /// Whether these (resolved) arguments change something and need confirmation.
+    fn mutates(&self, args: &Value) -> bool;
+
+    /// One line saying what the step would do, for dry run and plan.
+    fn describe(&self, args: &Value, env: &EnvConfig) -> String;
+
+    /// The action's default expectation (used when a step has no `expect`): the reason
+    /// it does not hold, if it does not.
+    fn default_failure(&self, _outputs: &Outputs) -> Option<String> {
+        None
+    }
+
+    /// Runs the action. Clients come from the context; the action never builds them.
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Outputs, ActionError>>;
+}
+
+/// Every action, by its key in a step.
+pub static REGISTRY: &[&dyn Action] = &[
+    &http::Http,
+    &metrics::Metrics,
+    &tcp::Tcp,
+    &tls::Tls,
+    &postgres::Postgres,
+    &redis::Redis,
+    &k8s::K8S_PODS,
+    &k8s::K8S_GET,
+    &k8s::K8S_EVENTS,
+    &k8s::K8S_LOGS,
+    &k8s::K8S_ROLLOUT,
+    &k8s::K8S_SCALE,
+    &k8s::K8S_ANNOTATE,
+    &k8s::K8S_SECRET,
+    &exec::Exec,
+    &manual::Manual,
+    &secret::SecretGenerate,
+    &runbook::Nested,
+];
+
+/// The action registered under `name`.
+pub fn lookup(name: &str) -> Option<&'static dyn Action> {
+    REGISTRY.iter().copied().find(|a| a.spec().name == name)
+}
+
+/// All action names, for suggestions.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|a| a.spec().name)
+}
+
+/// Deserializes resolved arguments into an action's typed struct, with a message that
+/// names the argument.
+pub fn parse_args<T: serde::de::DeserializeOwned>(
+    action: &str,
+    args: Value,
+) -> Result<T, ActionError> {
+    serde_json::from_value(args).map_err(|e| ActionError::InvalidArgs(format!("{action}: {e}")))
+}
+
+/// Reads a string argument from resolved arguments.
+pub fn arg_str<'v>(args: &'v Value, key: &str) -> Option<&'v str> {
+    args.get(key).and_then(Value::as_str)
+}
+
+/// Reads a boolean argument, with a default.
+pub fn arg_bool(args: &Value, key: &str, default: bool) -> bool {
+    args.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+/// Milliseconds since `start`, as an output value.
+pub fn latency_ms(start: std::time::Instant) -> Value {
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    serde_json::Number::from_f64((ms * 10.0).round() / 10.0).map_or(Value::Null, Value::Number)
+}

@@ -1,0 +1,191 @@
+//! `redis`: one command on a pooled connection of a target. Writes are refused before
+//! anything is sent unless `mutating: true`; "write" is decided from the server's own
+//! command flags (`COMMAND INFO`), and unknown commands count as writes.
+
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
+use super::{Action, ActionError, Outputs, arg_bool, arg_str, latency_ms, parse_args};
+use crate::config::EnvConfig;
+use crate::exec::StepContext;
+
+pub struct Redis;
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "redis",
+    summary: "Run a Redis command.",
+    args: &[
+        ArgSpec {
+            name: "target",
+            ty: ArgType::Str,
+            required: false,
+            doc: "A redis target of the config (`default`).",
+        },
+        ArgSpec {
+            name: "command",
+            ty: ArgType::StrList,
+            required: true,
+            doc: "Command and arguments, e.g. `[LLEN, \"dlq:jobs\"]`.",
+        },
+        ArgSpec {
+            name: "mutating",
+            ty: ArgType::Bool,
+            required: false,
+            doc: "Allow write commands (asks for confirmation; false).",
+        },
+    ],
+    outputs: &[
+        OutputSpec {
+            name: "value",
+            doc: "The reply as JSON (strings, integers, lists, maps).",
+        },
+        OutputSpec {
+            name: "info",
+            doc: "For INFO: the fields as a map (numbers as numbers).",
+        },
+        OutputSpec {
+            name: "latency_ms",
+            doc: "Time to answer.",
+        },
+    ],
+    exclusive: &[],
+    mutating: "write commands, only with `mutating: true` (refused otherwise)",
+    default_expect: "no error answer",
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    target: Option<String>,
+    command: Vec<Value>,
+    #[serde(default)]
+    mutating: bool,
+}
+
+impl Action for Redis {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
+        if let Some(arg) = args.get("command") {
+            if arg
+                .value
+                .literal()
+                .and_then(|v| v.as_array().map(Vec::is_empty))
+                == Some(true)
+            {
+                cx.error(
+                    crate::rules::Rule::InvalidArgument,
+                    "`command` of `redis` is empty",
+                    arg.value.span(),
+                    "empty command",
+                );
+            }
+        }
+    }
+
+    fn mutates(&self, args: &Value) -> bool {
+        arg_bool(args, "mutating", false)
+    }
+
+    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
+        let cmd: Vec<String> = args
+            .get("command")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(crate::expr::text_of).collect())
+            .unwrap_or_default();
+        format!(
+            "redis {}: {}",
+            arg_str(args, "target").unwrap_or("default"),
+            cmd.join(" ")
+        )
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
+        Box::pin(async move {
+            let a: Args = parse_args("redis", args)?;
+            let argv: Vec<String> = a.command.iter().map(crate::expr::text_of).collect();
+            if argv.is_empty() {
+                return Err(ActionError::InvalidArgs("redis: `command` is empty".into()));
+            }
+            let target = a.target.as_deref().unwrap_or("default");
+            let pool = cx.clients().redis(target).await?;
+            let started = Instant::now();
+            let value = pool.command(&argv, a.mutating).await?;
+            let latency = latency_ms(started);
+            let mut out = Outputs::new();
+            if argv[0].eq_ignore_ascii_case("info") {
+                if let Some(text) = value.as_str() {
+                    out.insert("info".into(), Value::Object(parse_info(text)));
+                }
+            }
+            out.insert("value".into(), value);
+            out.insert("latency_ms".into(), latency);
+            Ok(out)
+        })
+    }
+}
+
+/// `INFO` text → map of fields; numbers become numbers, `a=1,b=2` values become maps.
+pub fn parse_info(text: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let value = if v.contains('=') && v.contains(',')
+            || (v.contains('=') && !v.contains(' ') && k.starts_with("db"))
+        {
+            Value::Object(
+                v.split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(a, b)| (a.to_string(), scalar(b)))
+                    .collect(),
+            )
+        } else {
+            scalar(v)
+        };
+        out.insert(k.to_string(), value);
+    }
+    out
+}
+
+fn scalar(v: &str) -> Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return json!(i);
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        if f.is_finite() {
+            return json!(f);
+        }
+    }
+    Value::String(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_info() {
+        let text = "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nmem_fragmentation_ratio:1.5\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n";
+        let info = parse_info(text);
+        assert_eq!(info["used_memory"], json!(1048576));
+        assert_eq!(info["used_memory_human"], json!("1.00M"));
+        assert_eq!(info["mem_fragmentation_ratio"], json!(1.5));
+        assert_eq!(info["db0"]["keys"], json!(3));
+    }
+}

@@ -1,0 +1,259 @@
+//! Action schemas: the arguments each action takes (types, required, enums), the outputs
+//! it produces, and the schema check lint runs on a step's literal arguments.
+
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::loader::Cx;
+use crate::model::duration::parse_duration;
+use crate::model::{ArgValue, Args};
+use crate::rules::Rule;
+use crate::suggest;
+
+/// The static description of an action.
+pub struct ActionSpec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub args: &'static [ArgSpec],
+    pub outputs: &'static [OutputSpec],
+    /// Groups of arguments of which at most one may be given (exactly one if `required`).
+    pub exclusive: &'static [Exclusive],
+    /// When the action changes something, in words (docs, `show`).
+    pub mutating: &'static str,
+    /// What `expect` defaults to, in words.
+    pub default_expect: &'static str,
+}
+
+impl ActionSpec {
+    pub fn arg(&self, name: &str) -> Option<&ArgSpec> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    pub fn has_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|o| o.name == name)
+    }
+
+    pub fn output_names(&self) -> impl Iterator<Item = &'static str> {
+        self.outputs.iter().map(|o| o.name)
+    }
+}
+
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub ty: ArgType,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+pub struct OutputSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+}
+
+pub struct Exclusive {
+    pub names: &'static [&'static str],
+    pub required: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ArgType {
+    Str,
+    Int,
+    Number,
+    Bool,
+    Duration,
+    Enum(&'static [&'static str]),
+    StrList,
+    /// A mapping of names to scalars (headers, env, labels).
+    StrMap,
+    /// Any mapping (annotations with null values, JSON objects).
+    Map,
+    /// Any list.
+    List,
+    /// Any JSON value (request bodies, query params).
+    Any,
+    /// An integer or a string such as `"+2"` or `"x2"` (k8s.scale replicas).
+    IntOrStr,
+}
+
+impl ArgType {
+    /// How the type reads in messages and docs.
+    pub fn describe(self) -> String {
+        match self {
+            ArgType::Str => "a string".into(),
+            ArgType::Int => "an integer".into(),
+            ArgType::Number => "a number".into(),
+            ArgType::Bool => "true or false".into(),
+            ArgType::Duration => "a duration (e.g. 30s)".into(),
+            ArgType::Enum(values) => format!("one of {}", values.join(", ")),
+            ArgType::StrList => "a list of strings".into(),
+            ArgType::StrMap => "a mapping of names to values".into(),
+            ArgType::Map => "a mapping".into(),
+            ArgType::List => "a list".into(),
+            ArgType::Any => "any value".into(),
+            ArgType::IntOrStr => "an integer or a string".into(),
+        }
+    }
+
+    /// JSON Schema for one argument of this type (expressions allowed where a string fits).
+    pub fn json_schema(self) -> Value {
+        use serde_json::json;
+        let expr = json!({"type": "string", "pattern": "\\$\\{\\{"});
+        match self {
+            ArgType::Str | ArgType::Duration => json!({"type": "string"}),
+            ArgType::Int => json!({"anyOf": [{"type": "integer"}, expr]}),
+            ArgType::Number => json!({"anyOf": [{"type": "number"}, expr]}),
+            ArgType::Bool => json!({"anyOf": [{"type": "boolean"}, expr]}),
+            ArgType::Enum(values) => json!({"anyOf": [{"enum": values}, expr]}),
+            ArgType::StrList => {
+                json!({"anyOf": [{"type": "array", "items": {"type": ["string", "number", "boolean"]}}, expr]})
+            }
+            ArgType::StrMap => {
+                json!({"anyOf": [{"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}, expr]})
+            }
+            ArgType::Map => json!({"anyOf": [{"type": "object"}, expr]}),
+            ArgType::List => json!({"anyOf": [{"type": "array"}, expr]}),
+            ArgType::Any => json!({}),
+            ArgType::IntOrStr => json!({"type": ["integer", "string"]}),
+        }
+    }
+}
+
+/// Checks a step's arguments against the action's schema; every problem is reported.
+pub fn check_args(spec: &ActionSpec, args: &Args, cx: &mut Cx<'_>) {
+    let known: Vec<&str> = spec.args.iter().map(|a| a.name).collect();
+    for arg in &args.entries {
+        let Some(arg_spec) = spec.arg(&arg.key) else {
+            let help = suggest::help(&arg.key, known.iter().copied())
+                .unwrap_or_else(|| format!("`{}` takes: {}", spec.name, known.join(", ")));
+            cx.push(
+                Diagnostic::error(
+                    Rule::UnknownArgument,
+                    format!("unknown argument `{}` for action `{}`", arg.key, spec.name),
+                )
+                .at(cx.file, arg.key_span, "unknown argument")
+                .help(help),
+            );
+            continue;
+        };
+        check_type(spec, arg_spec, &arg.value, cx);
+    }
+    for a in spec.args.iter().filter(|a| a.required) {
+        if args.get(a.name).is_none() {
+            cx.push(
+                Diagnostic::error(
+                    Rule::MissingArgument,
+                    format!("action `{}` needs the argument `{}`", spec.name, a.name),
+                )
+                .at(cx.file, args.span, format!("`{}` is missing", a.name))
+                .help(format!("`{}`: {}", a.name, a.doc)),
+            );
+        }
+    }
+    for group in spec.exclusive {
+        let given: Vec<&str> = group
+            .names
+            .iter()
+            .copied()
+            .filter(|n| args.get(n).is_some())
+            .collect();
+        let names = group
+            .names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if given.len() > 1 {
+            let span = args.get(given[1]).map_or(args.span, |a| a.key_span);
+            cx.push(
+                Diagnostic::error(
+                    Rule::InvalidArgument,
+                    format!("action `{}` takes {names}, not both", spec.name),
+                )
+                .at(cx.file, span, "conflicts with an earlier argument"),
+            );
+        } else if given.is_empty() && group.required {
+            cx.push(
+                Diagnostic::error(
+                    Rule::MissingArgument,
+                    format!("action `{}` needs {names}", spec.name),
+                )
+                .at(cx.file, args.span, "missing"),
+            );
+        }
+    }
+}
+
+fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut Cx<'_>) {
+    // Expressions are typed at run time; a string with `${{ }}` fits anywhere.
+    if value.is_template() {
+        return;
+    }
+    let bad = |cx: &mut Cx<'_>, detail: String, help: Option<String>| {
+        cx.push(
+            Diagnostic::error(
+                Rule::InvalidArgument,
+                format!("argument `{}` of `{}` {detail}", arg_spec.name, spec.name),
+            )
+            .at(
+                cx.file,
+                value.span(),
+                format!("expected {}", arg_spec.ty.describe()),
+            )
+            .help_opt(help),
+        );
+    };
+    let literal = value.literal();
+    let ok = match (arg_spec.ty, &literal) {
+        (_, None) => matches!(
+            arg_spec.ty,
+            ArgType::Any | ArgType::Map | ArgType::List | ArgType::StrList | ArgType::StrMap
+        ),
+        (ArgType::Str, Some(v)) => v.is_string() || v.is_number() || v.is_boolean(),
+        (ArgType::Int, Some(v)) => v.is_i64() || v.is_u64(),
+        (ArgType::Number, Some(v)) => v.is_number(),
+        (ArgType::Bool, Some(v)) => v.is_boolean(),
+        (ArgType::Duration, Some(Value::String(s))) => match parse_duration(s) {
+            Ok(_) => true,
+            Err(e) => {
+                bad(cx, format!("is not a valid duration: {e}"), None);
+                return;
+            }
+        },
+        (ArgType::Duration, Some(_)) => false,
+        (ArgType::Enum(values), Some(Value::String(s))) => {
+            if values.contains(&s.as_str()) {
+                true
+            } else {
+                let help = suggest::help(s, values.iter().copied())
+                    .or_else(|| Some(format!("allowed: {}", values.join(", "))));
+                bad(
+                    cx,
+                    format!("must be one of {}, found `{s}`", values.join(", ")),
+                    help,
+                );
+                return;
+            }
+        }
+        (ArgType::Enum(_), Some(_)) => false,
+        (ArgType::StrList, Some(Value::Array(items))) => items
+            .iter()
+            .all(|i| i.is_string() || i.is_number() || i.is_boolean()),
+        (ArgType::StrList, Some(_)) => false,
+        (ArgType::StrMap, Some(Value::Object(m))) => {
+            m.values().all(|v| !v.is_array() && !v.is_object())
+        }
+        (ArgType::StrMap, Some(_)) => false,
+        (ArgType::Map, Some(v)) => v.is_object(),
+        (ArgType::List, Some(v)) => v.is_array(),
+        (ArgType::Any, Some(_)) => true,
+        (ArgType::IntOrStr, Some(v)) => v.is_i64() || v.is_u64() || v.is_string(),
+    };
+    if !ok {
+        bad(
+            cx,
+            format!("must be {}, found {}", arg_spec.ty.describe(), value.kind()),
+            None,
+        );
+    }
+}

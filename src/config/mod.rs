@@ -1,0 +1,281 @@
+//! `opsctl.yaml` (contract section 6): where runbooks live, and per environment the
+//! vars and targets (HTTP, Postgres, Redis, Kubernetes) that steps talk to.
+
+mod load;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::rules::Rule;
+use crate::source::{SourceFile, Span};
+
+pub use load::load_config;
+
+pub const CONFIG_NAMES: &[&str] = &["opsctl.yaml", "opsctl.yml"];
+/// Default connections per Postgres/Redis target.
+pub const DEFAULT_POOL: usize = 10;
+
+/// The loaded config file (or the implicit one when there is none).
+#[derive(Debug, Default)]
+pub struct Config {
+    pub file: Option<Arc<SourceFile>>,
+    /// Directories searched for runbook names, absolute or relative to the cwd.
+    pub runbook_dirs: Vec<PathBuf>,
+    pub default_env: Option<String>,
+    pub envs: BTreeMap<String, EnvConfig>,
+}
+
+/// Where a target's address comes from.
+#[derive(Clone, Debug)]
+pub enum Address {
+    /// A literal in the file (a password in it is a secret).
+    Literal(String),
+    /// The name of an environment variable holding the address.
+    Env(String),
+}
+
+impl Address {
+    /// Reads the address; an unset variable is a config error naming it.
+    pub fn resolve(&self, what: &str) -> Result<String, String> {
+        match self {
+            Address::Literal(s) => Ok(s.clone()),
+            Address::Env(var) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(v),
+                _ => Err(format!("{what}: environment variable {var} is not set")),
+            },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Address::Literal(_) => "url in config".to_string(),
+            Address::Env(var) => format!("${var}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpTarget {
+    pub name: String,
+    pub base_url: Address,
+    pub bearer_env: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A Postgres or Redis target.
+#[derive(Clone, Debug)]
+pub struct DbTarget {
+    pub name: String,
+    pub url: Address,
+    pub pool: usize,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct KubeTarget {
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// One environment: vars and targets.
+#[derive(Clone, Debug, Default)]
+pub struct EnvConfig {
+    pub name: String,
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    pub http: BTreeMap<String, HttpTarget>,
+    pub postgres: BTreeMap<String, DbTarget>,
+    pub redis: BTreeMap<String, DbTarget>,
+    pub kubernetes: KubeTarget,
+}
+
+impl EnvConfig {
+    /// The implicit environment without a config file: `DATABASE_URL` and `REDIS_URL`
+    /// become the `default` targets.
+    pub fn implicit() -> EnvConfig {
+        let mut env = EnvConfig {
+            name: "default".to_string(),
+            ..EnvConfig::default()
+        };
+        for (var, map) in [
+            ("DATABASE_URL", &mut env.postgres),
+            ("REDIS_URL", &mut env.redis),
+        ] {
+            if std::env::var_os(var).is_some() {
+                map.insert(
+                    "default".to_string(),
+                    DbTarget {
+                        name: "default".to_string(),
+                        url: Address::Env(var.to_string()),
+                        pool: DEFAULT_POOL,
+                        ca_file: None,
+                    },
+                );
+            }
+        }
+        env
+    }
+}
+
+impl Config {
+    /// Finds the config: `--config` wins, else `opsctl.yaml` in the cwd and upward, else
+    /// `$XDG_CONFIG_HOME/opsctl/`. `Ok(None)` when there is none.
+    pub fn discover(explicit: Option<&Path>) -> Result<Option<PathBuf>, Diagnostic> {
+        if let Some(p) = explicit {
+            if !p.is_file() {
+                return Err(Diagnostic::error(
+                    Rule::Io,
+                    format!("config file {} not found", p.display()),
+                )
+                .in_file(p));
+            }
+            return Ok(Some(p.to_path_buf()));
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            for dir in cwd.ancestors() {
+                for name in CONFIG_NAMES {
+                    let candidate = dir.join(name);
+                    if candidate.is_file() {
+                        return Ok(Some(candidate));
+                    }
+                }
+            }
+        }
+        let xdg = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        if let Some(base) = xdg {
+            for name in CONFIG_NAMES {
+                let candidate = base.join("opsctl").join(name);
+                if candidate.is_file() {
+                    return Ok(Some(candidate));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Discovers and loads the config; problems come back as diagnostics.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, Diagnostics> {
+        let mut diags = Diagnostics::new();
+        match Config::discover(explicit) {
+            Err(d) => {
+                diags.push(d);
+                Err(diags)
+            }
+            Ok(None) => Ok(Config::implicit()),
+            Ok(Some(path)) => {
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        diags.push(
+                            Diagnostic::error(
+                                Rule::Io,
+                                format!("cannot read {}: {e}", path.display()),
+                            )
+                            .in_file(&path),
+                        );
+                        return Err(diags);
+                    }
+                };
+                let file = SourceFile::new(display_path(&path), text);
+                let config = load_config(&file, &mut diags);
+                if diags.has_errors() {
+                    Err(diags)
+                } else {
+                    Ok(config)
+                }
+            }
+        }
+    }
+
+    /// No config file: runbooks from `./runbooks`.
+    pub fn implicit() -> Config {
+        Config {
+            file: None,
+            runbook_dirs: vec![PathBuf::from("runbooks")],
+            default_env: None,
+            envs: BTreeMap::new(),
+        }
+    }
+
+    /// The environment to use: `--env`, else `default_env`, else the only one.
+    pub fn select_env(&self, requested: Option<&str>) -> Result<EnvConfig, Diagnostic> {
+        if self.file.is_none() {
+            return match requested {
+                None | Some("default") => Ok(EnvConfig::implicit()),
+                Some(name) => Err(Diagnostic::error(
+                    Rule::InvalidValue,
+                    format!("environment `{name}` requested but there is no opsctl.yaml"),
+                )
+                .help("create opsctl.yaml with an `envs:` section, or pass --config FILE")),
+            };
+        }
+        let name = match (requested, &self.default_env) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(d)) => d.clone(),
+            (None, None) if self.envs.len() == 1 => {
+                self.envs.keys().next().cloned().unwrap_or_default()
+            }
+            (None, None) if self.envs.is_empty() => return Ok(EnvConfig::implicit()),
+            (None, None) => {
+                return Err(Diagnostic::error(
+                    Rule::MissingKey,
+                    "several environments are configured and none is selected",
+                )
+                .help(format!(
+                    "pass --env with one of: {} (or set default_env)",
+                    self.envs.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        };
+        self.envs.get(&name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.envs.keys().map(String::as_str).collect();
+            Diagnostic::error(Rule::InvalidValue, format!("unknown environment `{name}`")).help(
+                crate::suggest::help(&name, known.iter().copied())
+                    .unwrap_or_else(|| format!("configured environments: {}", known.join(", "))),
+            )
+        })
+    }
+
+    /// Every target name of a kind across all environments (for lint).
+    pub fn target_names(&self, kind: TargetKind) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .envs
+            .values()
+            .flat_map(|e| match kind {
+                TargetKind::Http => e.http.keys().cloned().collect::<Vec<_>>(),
+                TargetKind::Postgres => e.postgres.keys().cloned().collect(),
+                TargetKind::Redis => e.redis.keys().cloned().collect(),
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    Http,
+    Postgres,
+    Redis,
+}
+
+/// Paths are shown relative to the cwd when they are under it.
+pub fn display_path(path: &Path) -> PathBuf {
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Ok(rel) = path.strip_prefix(&cwd) {
+            return rel.to_path_buf();
+        }
+    }
+    path.to_path_buf()
+}
+
+/// A span-less config problem is still pointed at the file.
+pub fn config_error(file: &Arc<SourceFile>, rule: Rule, message: String, span: Span) -> Diagnostic {
+    Diagnostic::error(rule, message).at(file, span, "")
+}

@@ -1,0 +1,304 @@
+//! The scheduler: a step starts as soon as all its needs have ended, bounded by
+//! `--max-parallel`; a failure never stops unrelated branches; one cancellation token
+//! stops everything. The graph is acyclic (checked at load time).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::context::{NestedResult, RunCtx, StepContext};
+use super::events::{Event, RunStatus, StepStatus, now};
+use super::state::StepResult;
+use super::step::{Outcome, elapsed_ms, run_step};
+use crate::actions::ActionError;
+
+/// Deepest nesting of `runbook` steps (lint rejects loops; this bounds the rest).
+const MAX_DEPTH: usize = 16;
+
+/// The end of a run.
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub duration_ms: u64,
+}
+
+/// Runs every selected step of `run` and returns when all have ended.
+pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
+    let started = Instant::now();
+    let shared = run.shared.clone();
+    let runbook = &run.checked.runbook;
+    let graph = &run.checked.graph;
+    let n = runbook.steps.len();
+    shared.sink.emit(Event::RunStarted {
+        run_id: shared.run_id.clone(),
+        runbook: runbook.name.clone(),
+        title: runbook.title.clone(),
+        parent: parent.clone(),
+        mode: shared.mode.as_str(),
+        user: shared.user.clone(),
+        env: shared.env.name.clone(),
+        params: Value::Object(run.params_json.clone()),
+        steps: run.selected.iter().filter(|s| **s).count(),
+        at: now(),
+    });
+
+    let permits = Arc::new(Semaphore::new(shared.max_parallel.max(1)));
+    let mut pending: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
+    let mut ready: Vec<usize> = (0..n)
+        .filter(|&i| pending[i] == 0 && run.selected[i])
+        .collect();
+    ready.reverse();
+    let mut tasks: JoinSet<(usize, Outcome, u64)> = JoinSet::new();
+    let mut any_warn = false;
+    let mut any_failed = false;
+
+    loop {
+        while let Some(i) = ready.pop() {
+            match gate(&run, i) {
+                Gate::Run => {
+                    let run = run.clone();
+                    let permits = permits.clone();
+                    tasks.spawn(async move {
+                        let permit = tokio::select! {
+                            p = permits.acquire_owned() => p.ok(),
+                            () = run.shared.cancel.cancelled() => None,
+                        };
+                        if permit.is_none() {
+                            return (i, cancelled_before_start(), 0);
+                        }
+                        let t = Instant::now();
+                        let outcome = run_step(run, i).await;
+                        drop(permit);
+                        (i, outcome, elapsed_ms(t))
+                    });
+                }
+                Gate::Skip(outcome) => {
+                    finish(
+                        &run,
+                        i,
+                        *outcome,
+                        0,
+                        &mut pending,
+                        &mut ready,
+                        &mut any_warn,
+                        &mut any_failed,
+                    );
+                }
+            }
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (i, outcome, ms) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                // A panicking action must not take the run down with it.
+                let Some(i) = first_unfinished(&run) else {
+                    continue;
+                };
+                (i, Outcome::error(format!("internal error: {e}")), 0)
+            }
+        };
+        finish(
+            &run,
+            i,
+            outcome,
+            ms,
+            &mut pending,
+            &mut ready,
+            &mut any_warn,
+            &mut any_failed,
+        );
+    }
+
+    let status = if shared.cancel.is_cancelled() {
+        RunStatus::Cancelled
+    } else if any_failed {
+        RunStatus::Failed
+    } else if any_warn {
+        RunStatus::Warn
+    } else {
+        RunStatus::Ok
+    };
+    let duration_ms = elapsed_ms(started);
+    shared.sink.emit(Event::RunFinished {
+        run_id: shared.run_id.clone(),
+        runbook: runbook.name.clone(),
+        parent,
+        status,
+        duration_ms,
+        at: now(),
+    });
+    RunOutcome {
+        status,
+        duration_ms,
+    }
+}
+
+fn first_unfinished(run: &RunCtx) -> Option<usize> {
+    (0..run.checked.runbook.steps.len()).find(|&i| run.selected[i] && run.state.get(i).is_none())
+}
+
+fn cancelled_before_start() -> Outcome {
+    Outcome::simple(StepStatus::Cancelled, "cancelled before it started")
+}
+
+enum Gate {
+    Run,
+    Skip(Box<Outcome>),
+}
+
+/// All needs have ended: run, or skip (and why).
+fn gate(run: &RunCtx, i: usize) -> Gate {
+    if run.shared.cancel.is_cancelled() {
+        return Gate::Skip(Box::new(cancelled_before_start()));
+    }
+    let step = &run.checked.runbook.steps[i];
+    let graph = &run.checked.graph;
+    match &step.when {
+        Some(when) => {
+            let scope = Arc::new(run.scope.clone());
+            match when.eval_bool(&scope) {
+                Ok(true) => Gate::Run,
+                Ok(false) => Gate::Skip(Box::new(Outcome::simple(
+                    StepStatus::Skipped,
+                    format!("when `{}` is false", when.source().trim()),
+                ))),
+                Err(e) => Gate::Skip(Box::new(Outcome::error(format!("when: {}", e.message)))),
+            }
+        }
+        None => {
+            for &j in &graph.needs[i] {
+                let Some(result) = run.state.get(j) else {
+                    continue;
+                };
+                if !result.status.succeeded() {
+                    let need = &graph.ids[j];
+                    let mut o = Outcome::simple(
+                        StepStatus::Skipped,
+                        format!("needs `{need}`, which ended {}", result.status.as_str()),
+                    );
+                    o.cause = Some(run.state_cause(j));
+                    return Gate::Skip(Box::new(o));
+                }
+            }
+            Gate::Run
+        }
+    }
+}
+
+impl RunCtx {
+    /// The step a skip traces back to: the first failed or declined step up the chain.
+    fn state_cause(&self, j: usize) -> String {
+        match self.causes.get(j).and_then(|c| c.get()) {
+            Some(c) => c.clone(),
+            None => self.path(j),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    run: &RunCtx,
+    i: usize,
+    outcome: Outcome,
+    duration_ms: u64,
+    pending: &mut [usize],
+    ready: &mut Vec<usize>,
+    any_warn: &mut bool,
+    any_failed: &mut bool,
+) {
+    let step = &run.checked.runbook.steps[i];
+    *any_warn |= outcome.status == StepStatus::Warn;
+    *any_failed |= outcome.status.failed();
+    if let Some(cause) = &outcome.cause {
+        let _ = run.causes[i].set(cause.clone());
+    }
+    let result = StepResult::new(
+        outcome.status,
+        outcome.outputs,
+        outcome.message,
+        outcome.attempts,
+        duration_ms,
+    );
+    run.shared.sink.emit(Event::StepFinished {
+        path: run.path(i),
+        id: step.id.clone(),
+        name: step.title().to_string(),
+        action: step.action.action.spec().name,
+        status: result.status,
+        attempts: result.attempts,
+        duration_ms,
+        message: result.message.clone(),
+        cause: outcome.cause,
+        outputs: Value::Object(result.outputs.clone()),
+        plan: outcome.plan,
+        at: now(),
+    });
+    run.state.set(i, result);
+    for &d in &run.checked.graph.dependents[i] {
+        pending[d] -= 1;
+        if pending[d] == 0 && run.selected[d] {
+            ready.push(d);
+        }
+    }
+}
+
+/// The `runbook` action: runs a pre-checked runbook inside this step.
+pub async fn run_nested(
+    cx: &StepContext,
+    name: &str,
+    params: Map<String, Value>,
+) -> Result<NestedResult, ActionError> {
+    let shared = cx.run.shared.clone();
+    if cx.run.depth + 1 > MAX_DEPTH {
+        return Err(ActionError::InvalidArgs(format!(
+            "runbooks nested deeper than {MAX_DEPTH}"
+        )));
+    }
+    let checked = shared
+        .nested
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ActionError::Config(format!("no runbook named `{name}`")))?;
+    let provided: Vec<(String, Value)> = params.into_iter().collect();
+    let resolved =
+        crate::params::resolve_values(&checked.runbook, &provided, false).map_err(|diags| {
+            ActionError::InvalidArgs(format!(
+                "runbook {name}: {}",
+                diags
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+    let child = Arc::new(RunCtx::new(
+        shared,
+        checked.clone(),
+        resolved,
+        format!("{}/", cx.path),
+        None,
+        cx.run.depth + 1,
+    ));
+    let outcome = run(child.clone(), Some(cx.path.clone())).await;
+    let mut steps = Map::new();
+    for (i, s) in checked.runbook.steps.iter().enumerate() {
+        if let Some(r) = child.state.get(i) {
+            steps.insert(
+                s.id.clone(),
+                json!({"status": r.status.as_str(), "outputs": r.outputs}),
+            );
+        }
+    }
+    Ok(NestedResult {
+        status: match outcome.status {
+            super::events::RunStatus::Ok | super::events::RunStatus::Warn => "ok",
+            super::events::RunStatus::Failed => "failed",
+            super::events::RunStatus::Cancelled => "cancelled",
+        },
+        steps,
+    })
+}

@@ -1,0 +1,412 @@
+//! Runs one step: resolve arguments, ask for confirmation, execute with timeout and
+//! retries, then captures and assertions decide the status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::confirm::{ConfirmRequest, Decision, ManualRequest};
+use super::context::{Mode, RunCtx, StepContext};
+use super::events::{Event, Planned, StepStatus, now};
+use crate::actions::ActionError;
+use crate::expr::{Expr, Scope};
+use crate::model::Step;
+use crate::model::duration::format_duration;
+
+/// How a step ended, before it is recorded.
+pub struct Outcome {
+    pub status: StepStatus,
+    pub outputs: Map<String, Value>,
+    pub message: Option<String>,
+    pub attempts: u32,
+    pub plan: Option<Planned>,
+    /// For a skipped step: the step whose result caused it.
+    pub cause: Option<String>,
+}
+
+impl Outcome {
+    pub fn simple(status: StepStatus, message: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            outputs: Map::new(),
+            message: Some(message.into()),
+            attempts: 0,
+            plan: None,
+            cause: None,
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Outcome {
+        Outcome::simple(StepStatus::Error, message)
+    }
+}
+
+/// Runs step `i` of `run` (its needs have ended and its `when`, if any, held).
+pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
+    let step = &run.checked.runbook.steps[i];
+    let shared = &run.shared;
+    let action = step.action.action;
+    let path = run.path(i);
+    let scope = Arc::new(run.scope.clone());
+
+    let args = match step.action.args.render(&scope) {
+        Ok(a) => a,
+        Err(e) => return Outcome::simple(StepStatus::Error, e.message),
+    };
+    let description = action.describe(&args, &shared.env);
+    let mutating = action.mutates(&args);
+    let is_manual = action.spec().name == "manual";
+
+    if shared.mode == Mode::Plan && (mutating || is_manual) {
+        let mut o = Outcome::simple(
+            StepStatus::Skipped,
+            if is_manual {
+                "plan: manual step not asked"
+            } else {
+                "plan: mutation not executed"
+            },
+        );
+        o.plan = Some(Planned {
+            would_run: true,
+            reason: "its needs succeeded and its `when` (if any) holds".to_string(),
+            description,
+            args,
+        });
+        return o;
+    }
+
+    if is_manual {
+        let instructions = args
+            .get("instructions")
+            .map(crate::expr::text_of)
+            .unwrap_or_default();
+        let decision = shared
+            .interact
+            .manual(ManualRequest {
+                path: path.clone(),
+                title: step.title().to_string(),
+                instructions,
+            })
+            .await;
+        let mut outputs = Map::new();
+        match confirmation_event(&run, &path, &description, &decision) {
+            Decision::Yes { .. } => {
+                outputs.insert("confirmed".into(), Value::Bool(true));
+            }
+            Decision::No => {
+                outputs.insert("confirmed".into(), Value::Bool(false));
+            }
+            Decision::Abort => {
+                shared.abort();
+                return Outcome::simple(StepStatus::Skipped, "run aborted at this step");
+            }
+            Decision::Unavailable(why) => return Outcome::simple(StepStatus::Skipped, why),
+        }
+        return finish_attempt(step, &scope, Ok(outputs), action, 1);
+    }
+
+    if mutating || step.confirm == Some(true) {
+        let decision = shared
+            .interact
+            .confirm(ConfirmRequest {
+                path: path.clone(),
+                title: step.title().to_string(),
+                description: description.clone(),
+                args: shared.redactor.redact(&compact(&args)),
+            })
+            .await;
+        match confirmation_event(&run, &path, &description, &decision) {
+            Decision::Yes { .. } => {}
+            Decision::No => {
+                return Outcome::simple(StepStatus::Skipped, "declined at confirmation");
+            }
+            Decision::Abort => {
+                shared.abort();
+                return Outcome::simple(StepStatus::Skipped, "run aborted at confirmation");
+            }
+            Decision::Unavailable(why) => return Outcome::simple(StepStatus::Skipped, why),
+        }
+    }
+
+    let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+    let delay = step.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
+    let cx = StepContext {
+        run: run.clone(),
+        index: i,
+        path: path.clone(),
+        timeout: step.timeout,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        shared.sink.emit(Event::StepStarted {
+            path: path.clone(),
+            id: step.id.clone(),
+            name: step.title().to_string(),
+            action: action.spec().name,
+            description: description.clone(),
+            args: args.clone(),
+            mutating,
+            attempt,
+            at: now(),
+        });
+        let result = tokio::select! {
+            biased;
+            () = shared.cancel.cancelled() => None,
+            r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
+        };
+        let outcome = match result {
+            None => {
+                let msg = if mutating {
+                    "cancelled while running; the change may already have been applied"
+                } else {
+                    "cancelled"
+                };
+                let mut o = Outcome::simple(StepStatus::Cancelled, msg);
+                o.attempts = attempt;
+                return o;
+            }
+            Some(Err(_elapsed)) => {
+                let mut o = Outcome::simple(
+                    StepStatus::Error,
+                    format!("timed out after {}", format_duration(step.timeout)),
+                );
+                o.attempts = attempt;
+                o
+            }
+            Some(Ok(r)) => finish_attempt(step, &scope, r, action, attempt),
+        };
+        if outcome.status.succeeded() || attempt >= attempts {
+            return outcome;
+        }
+        shared.sink.emit(Event::StepRetrying {
+            path: path.clone(),
+            attempt,
+            status: outcome.status,
+            message: outcome.message.clone().unwrap_or_default(),
+            delay_ms: delay.as_millis() as u64,
+            at: now(),
+        });
+        tokio::select! {
+            () = shared.cancel.cancelled() => {
+                let mut o = Outcome::simple(StepStatus::Cancelled, "cancelled between retries");
+                o.attempts = attempt;
+                return o;
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+fn confirmation_event<'d>(
+    run: &RunCtx,
+    path: &str,
+    description: &str,
+    d: &'d Decision,
+) -> &'d Decision {
+    let (decision, by) = match d {
+        Decision::Yes { by } => ("confirmed", *by),
+        Decision::No => ("declined", "user"),
+        Decision::Abort => ("aborted", "user"),
+        Decision::Unavailable(_) => ("not asked", "no terminal"),
+    };
+    run.shared.sink.emit(Event::Confirmation {
+        path: path.to_string(),
+        description: description.to_string(),
+        decision,
+        by,
+        at: now(),
+    });
+    d
+}
+
+/// Captures, then assertions: `fail_if`, `expect` (or the action's default), `warn_if`,
+/// `retry.until`.
+fn finish_attempt(
+    step: &Step,
+    scope: &Arc<Scope>,
+    result: Result<Map<String, Value>, ActionError>,
+    action: &dyn crate::actions::Action,
+    attempt: u32,
+) -> Outcome {
+    let mut outputs = match result {
+        Ok(o) => o,
+        Err(e) => {
+            let mut o = Outcome::simple(StepStatus::Error, e.to_string());
+            o.attempts = attempt;
+            return o;
+        }
+    };
+    let mut capture_error = None;
+    for c in &step.capture {
+        let view = scope.with_outputs(crate::expr::from_json(&Value::Object(outputs.clone())));
+        match c.expr.eval_json(&view) {
+            Ok(v) => {
+                outputs.insert(c.name.clone(), v);
+            }
+            Err(e) => {
+                if capture_error.is_none() {
+                    capture_error = Some(format!("capture `{}`: {}", c.name, e.message));
+                }
+            }
+        }
+    }
+    let view = scope.with_outputs(crate::expr::from_json(&Value::Object(outputs.clone())));
+    let (mut status, mut message) = assess(step, &view, &outputs, action);
+    if status.succeeded() {
+        if let Some(until) = step.retry.as_ref().and_then(|r| r.until.as_ref()) {
+            match until.eval_bool(&view) {
+                Ok(true) => {}
+                Ok(false) => {
+                    status = StepStatus::Fail;
+                    message = Some(format!(
+                        "retry.until {} is false{}",
+                        quote(until),
+                        values_of(until, &outputs)
+                    ));
+                }
+                Err(e) => {
+                    status = StepStatus::Error;
+                    message = Some(format!("retry.until: {}", e.message));
+                }
+            }
+        }
+    }
+    if status.succeeded() {
+        if let Some(err) = capture_error {
+            status = StepStatus::Error;
+            message = Some(err);
+        }
+    }
+    Outcome {
+        status,
+        outputs,
+        message,
+        attempts: attempt,
+        plan: None,
+        cause: None,
+    }
+}
+
+fn assess(
+    step: &Step,
+    view: &Arc<Scope>,
+    outputs: &Map<String, Value>,
+    action: &dyn crate::actions::Action,
+) -> (StepStatus, Option<String>) {
+    for e in &step.fail_if {
+        match e.eval_bool(view) {
+            Ok(true) => {
+                return (
+                    StepStatus::Fail,
+                    Some(format!(
+                        "fail_if {} is true{}",
+                        quote(e),
+                        values_of(e, outputs)
+                    )),
+                );
+            }
+            Ok(false) => {}
+            Err(err) => return (StepStatus::Error, Some(format!("fail_if: {}", err.message))),
+        }
+    }
+    match &step.expect {
+        Some(list) => {
+            for e in list {
+                match e.eval_bool(view) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return (
+                            StepStatus::Fail,
+                            Some(format!(
+                                "expect {} failed{}",
+                                quote(e),
+                                values_of(e, outputs)
+                            )),
+                        );
+                    }
+                    Err(err) => {
+                        return (StepStatus::Error, Some(format!("expect: {}", err.message)));
+                    }
+                }
+            }
+        }
+        None => {
+            if let Some(why) = action.default_failure(outputs) {
+                return (StepStatus::Fail, Some(why));
+            }
+        }
+    }
+    for e in &step.warn_if {
+        match e.eval_bool(view) {
+            Ok(true) => {
+                return (
+                    StepStatus::Warn,
+                    Some(format!(
+                        "warn_if {} is true{}",
+                        quote(e),
+                        values_of(e, outputs)
+                    )),
+                );
+            }
+            Ok(false) => {}
+            Err(err) => return (StepStatus::Error, Some(format!("warn_if: {}", err.message))),
+        }
+    }
+    (StepStatus::Ok, None)
+}
+
+fn quote(e: &Expr) -> String {
+    format!("`{}`", e.source().trim())
+}
+
+/// " (status = 503, latency_ms = 12)": the outputs an assertion read, so the message
+/// says why without opening the record.
+fn values_of(e: &Expr, outputs: &Map<String, Value>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for r in e.refs() {
+        let name = if r.root == "outputs" {
+            r.name_at(0)
+        } else {
+            Some(r.root.as_str())
+        };
+        let Some(name) = name else { continue };
+        let Some(v) = outputs.get(name) else { continue };
+        let text = short(v);
+        let item = format!("{name} = {text}");
+        if !parts.contains(&item) {
+            parts.push(item);
+        }
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn compact(args: &Value) -> String {
+    let text = args.to_string();
+    if text.chars().count() > 400 {
+        let cut: String = text.chars().take(397).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+/// Milliseconds since `start`.
+pub fn elapsed_ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}

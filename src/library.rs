@@ -1,0 +1,188 @@
+//! The runbook library: runbook files found in the configured directories, looked up by
+//! name, loaded and checked (the same checks as `lint`) before anything runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{Config, display_path};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::graph::StepGraph;
+use crate::lint::check_runbook;
+use crate::model::Runbook;
+use crate::rules::Rule;
+use crate::source::SourceFile;
+
+/// Runbook names → files.
+#[derive(Debug, Default, Clone)]
+pub struct Library {
+    entries: BTreeMap<String, PathBuf>,
+}
+
+/// A runbook that passed every check, with its graph.
+#[derive(Debug)]
+pub struct Checked {
+    pub runbook: Runbook,
+    pub graph: StepGraph,
+    /// Warnings found while checking.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Library {
+    /// Scans directories for `*.yaml`/`*.yml` files (recursively). Missing directories are
+    /// skipped; the first file of a name wins.
+    pub fn scan(dirs: &[PathBuf]) -> Library {
+        let mut lib = Library::default();
+        for dir in dirs {
+            for file in yaml_files(dir) {
+                lib.add(file);
+            }
+        }
+        lib
+    }
+
+    pub fn for_config(config: &Config) -> Library {
+        Library::scan(&config.runbook_dirs)
+    }
+
+    /// Registers a file under its stem.
+    pub fn add(&mut self, path: PathBuf) {
+        if let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) {
+            if !is_config_file(&path) {
+                self.entries.entry(stem).or_insert(path);
+            }
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_path()))
+    }
+
+    /// A runbook by name, or a path to a runbook file.
+    pub fn resolve(&self, name_or_path: &str) -> Result<PathBuf, Diagnostic> {
+        let as_path = Path::new(name_or_path);
+        if name_or_path.ends_with(".yaml")
+            || name_or_path.ends_with(".yml")
+            || name_or_path.contains('/')
+        {
+            if as_path.is_file() {
+                return Ok(as_path.to_path_buf());
+            }
+            return Err(Diagnostic::error(
+                Rule::UnknownRunbook,
+                format!("runbook file {name_or_path} not found"),
+            ));
+        }
+        if let Some(p) = self.entries.get(name_or_path) {
+            return Ok(p.clone());
+        }
+        let help = crate::suggest::help(name_or_path, self.names()).unwrap_or_else(|| {
+            if self.entries.is_empty() {
+                "no runbooks found; set `runbooks:` in opsctl.yaml or pass --config".to_string()
+            } else {
+                format!(
+                    "known runbooks: {}",
+                    self.names().collect::<Vec<_>>().join(", ")
+                )
+            }
+        });
+        Err(Diagnostic::error(
+            Rule::UnknownRunbook,
+            format!("no runbook named `{name_or_path}`"),
+        )
+        .help(help))
+    }
+
+    /// Reads, loads and checks one runbook file; any error-level finding fails it.
+    pub fn load_checked(
+        &self,
+        path: &Path,
+        config: Option<&Config>,
+    ) -> Result<Checked, Vec<Diagnostic>> {
+        let file = read_source(path).map_err(|d| vec![d])?;
+        let mut diags = Diagnostics::new();
+        let loaded = crate::loader::load_runbook(&file, &mut diags);
+        let Some((runbook, broken)) = loaded else {
+            return Err(diags.into_vec());
+        };
+        let graph = check_runbook(&runbook, &broken, Some(self), config, &mut diags);
+        if diags.has_errors() {
+            let mut v = diags.into_vec();
+            crate::diagnostic::sort(&mut v);
+            return Err(v);
+        }
+        Ok(Checked {
+            runbook,
+            graph,
+            warnings: diags.into_vec(),
+        })
+    }
+}
+
+/// Reads a file into a [`SourceFile`], shown relative to the cwd.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diagnostic::error(Rule::Io, format!("cannot read {}: {e}", path.display())).in_file(path)
+    })?;
+    if meta.len() > crate::yaml::MAX_FILE_BYTES as u64 {
+        return Err(Diagnostic::error(
+            Rule::YamlLimits,
+            format!(
+                "file is too large ({} bytes; the limit is {} bytes)",
+                meta.len(),
+                crate::yaml::MAX_FILE_BYTES
+            ),
+        )
+        .in_file(path));
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diagnostic::error(Rule::Io, format!("cannot read {}: {e}", path.display())).in_file(path)
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Diagnostic::error(
+            Rule::YamlSyntax,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+        .in_file(path)
+    })?;
+    Ok(SourceFile::new(display_path(path), text))
+}
+
+pub fn is_config_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| crate::config::CONFIG_NAMES.contains(&n))
+}
+
+/// `*.yaml`/`*.yml` files under `dir`, sorted, recursively.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,126 @@
+//! The clients steps talk through, one per target per run, built on first use and
+//! shared by every step (the hot path does no per-step set-up).
+
+pub mod http;
+pub mod postgres;
+pub mod redis;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::actions::ActionError;
+use crate::config::{DbTarget, EnvConfig};
+use crate::redact::Redactor;
+
+pub use http::ResolvedHttpTarget;
+pub use postgres::PgPool;
+pub use redis::RedisPool;
+
+/// Every client of a run.
+pub struct Clients {
+    redactor: Redactor,
+    http: http::HttpClients,
+    postgres: HashMap<String, (DbTarget, OnceLock<Result<Arc<PgPool>, String>>)>,
+    redis: HashMap<String, (DbTarget, OnceLock<Result<Arc<RedisPool>, String>>)>,
+}
+
+impl Clients {
+    /// Registers nothing and connects nothing: clients are built when a step first needs
+    /// them.
+    pub fn new(env: &EnvConfig, redactor: Redactor) -> Clients {
+        Clients {
+            http: http::HttpClients::new(&env.http),
+            postgres: cells(&env.postgres),
+            redis: cells(&env.redis),
+            redactor,
+        }
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn http(&self, insecure: bool) -> Result<reqwest::Client, ActionError> {
+        self.http.client(insecure)
+    }
+
+    pub fn http_target(&self, name: &str) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
+        self.http.target(name, &self.redactor)
+    }
+
+    pub async fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
+        let (target, cell) = lookup(&self.postgres, "postgres", name)?;
+        cell.get_or_init(|| {
+            let url = target.url.resolve(&format!("postgres target `{name}`"))?;
+            self.redactor.add_url_password(&url);
+            PgPool::new(
+                name,
+                &url,
+                target.pool,
+                target.ca_file.as_deref(),
+                self.redactor.clone(),
+            )
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(ActionError::Config)
+    }
+
+    pub async fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
+        let (target, cell) = lookup(&self.redis, "redis", name)?;
+        cell.get_or_init(|| {
+            let url = target.url.resolve(&format!("redis target `{name}`"))?;
+            self.redactor.add_url_password(&url);
+            RedisPool::new(
+                name,
+                &url,
+                target.pool,
+                target.ca_file.as_deref(),
+                self.redactor.clone(),
+            )
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(ActionError::Config)
+    }
+}
+
+fn cells<T>(
+    m: &std::collections::BTreeMap<String, DbTarget>,
+) -> HashMap<String, (DbTarget, OnceLock<T>)> {
+    m.iter()
+        .map(|(k, t)| (k.clone(), (t.clone(), OnceLock::new())))
+        .collect()
+}
+
+fn lookup<'a, T>(
+    map: &'a HashMap<String, (DbTarget, T)>,
+    kind: &str,
+    name: &str,
+) -> Result<(&'a DbTarget, &'a T), ActionError> {
+    map.get(name).map(|(t, c)| (t, c)).ok_or_else(|| {
+        let mut known: Vec<&str> = map.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        let hint = if known.is_empty() {
+            if name == "default" {
+                let var = if kind == "postgres" {
+                    "DATABASE_URL"
+                } else {
+                    "REDIS_URL"
+                };
+                format!("; configure `{kind}:` targets in opsctl.yaml or set {var}")
+            } else {
+                format!("; configure `{kind}:` targets in opsctl.yaml")
+            }
+        } else {
+            crate::suggest::help(name, known.iter().copied())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_else(|| format!("; configured: {}", known.join(", ")))
+        };
+        ActionError::Config(format!(
+            "no {kind} target `{name}` in this environment{hint}"
+        ))
+    })
+}
