@@ -6,11 +6,15 @@
 //! reports ([`report`]).
 
 pub mod actions;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod exec;
+pub mod exit_code;
 pub mod expr;
 pub mod graph;
+pub mod invocation;
 pub mod library;
 pub mod lint;
 pub mod loader;
@@ -18,7 +22,9 @@ pub mod model;
 pub mod params;
 pub mod prometheus;
 pub mod redact;
+pub mod report;
 pub mod rules;
+pub mod schema;
 pub mod source;
 pub mod suggest;
 pub mod targets;

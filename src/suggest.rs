@@ -21,10 +21,8 @@ pub fn did_you_mean<'a>(
         let prefix_match = cand.len() >= 3
             && word.len() >= 3
             && (cand.starts_with(&word_lower) || word_lower.starts_with(cand));
-        if d <= limit || (prefix_match && d <= limit + 2) {
-            if best.is_none_or(|(bd, _)| d < bd) {
-                best = Some((d, cand));
-            }
+        if (d <= limit || (prefix_match && d <= limit + 2)) && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, cand));
         }
     }
     best.map(|(_, c)| c)
@@ -44,8 +42,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {

@@ -34,7 +34,8 @@ pub fn render_human(d: &Diagnostic, color: bool) -> String {
     );
     let gutter = d
         .primary
-        .iter()
+        .as_deref()
+        .into_iter()
         .chain(d.secondary.iter())
         .map(|l| l.line_col().0.to_string().len())
         .max()

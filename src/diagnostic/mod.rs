@@ -51,11 +51,11 @@ pub struct Diagnostic {
     pub rule: Rule,
     pub severity: Severity,
     pub message: String,
-    pub primary: Option<Label>,
+    pub primary: Option<Box<Label>>,
     pub secondary: Vec<Label>,
     pub help: Option<String>,
     /// The file concerned when there is no source text to point into (unreadable files).
-    pub path: Option<PathBuf>,
+    pub path: Option<Box<PathBuf>>,
 }
 
 impl Diagnostic {
@@ -86,11 +86,11 @@ impl Diagnostic {
         label: impl Into<String>,
     ) -> Diagnostic {
         let label = label.into();
-        self.primary = Some(Label {
+        self.primary = Some(Box::new(Label {
             file: file.clone(),
             span,
             text: (!label.is_empty()).then_some(label),
-        });
+        }));
         self
     }
 
@@ -120,7 +120,7 @@ impl Diagnostic {
     }
 
     pub fn in_file(mut self, path: impl Into<PathBuf>) -> Diagnostic {
-        self.path = Some(path.into());
+        self.path = Some(Box::new(path.into()));
         self
     }
 

@@ -119,6 +119,8 @@ pub enum Event {
     },
     StepFinished {
         path: String,
+        /// Position of the step in its runbook (reports list steps in this order).
+        index: usize,
         id: String,
         name: String,
         action: &'static str,

@@ -225,6 +225,7 @@ fn finish(
     );
     run.shared.sink.emit(Event::StepFinished {
         path: run.path(i),
+        index: i,
         id: step.id.clone(),
         name: step.title().to_string(),
         action: step.action.action.spec().name,

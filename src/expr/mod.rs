@@ -220,11 +220,10 @@ fn probe(expr: &str, name: &str) -> bool {
 }
 
 fn error_text(err: &minijinja::Error) -> String {
-    let text = match err.detail() {
+    match err.detail() {
         Some(detail) => format!("{}: {detail}", kind_text(err.kind())),
         None => kind_text(err.kind()).to_string(),
-    };
-    text
+    }
 }
 
 fn kind_text(kind: minijinja::ErrorKind) -> &'static str {

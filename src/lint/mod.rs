@@ -16,6 +16,16 @@ use crate::model::Runbook;
 use crate::rules::Rule;
 use crate::suggest;
 
+/// Runbook name → the runbooks its `runbook` steps call (name, span, file).
+type Calls = BTreeMap<
+    String,
+    Vec<(
+        String,
+        crate::source::Span,
+        std::sync::Arc<crate::source::SourceFile>,
+    )>,
+>;
+
 /// Runs every semantic check on a loaded runbook; returns its graph.
 pub fn check_runbook(
     runbook: &Runbook,
@@ -157,14 +167,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     for f in &files {
         library.add(f.clone());
     }
-    let mut calls: BTreeMap<
-        String,
-        Vec<(
-            String,
-            crate::source::Span,
-            std::sync::Arc<crate::source::SourceFile>,
-        )>,
-    > = BTreeMap::new();
+    let mut calls: Calls = BTreeMap::new();
     for path in &files {
         let file = match read_source(path) {
             Ok(f) => f,
@@ -195,17 +198,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
 }
 
 /// N002: runbooks that call each other in a loop through `runbook` steps.
-fn runbook_cycles(
-    calls: &BTreeMap<
-        String,
-        Vec<(
-            String,
-            crate::source::Span,
-            std::sync::Arc<crate::source::SourceFile>,
-        )>,
-    >,
-    diags: &mut Diagnostics,
-) {
+fn runbook_cycles(calls: &Calls, diags: &mut Diagnostics) {
     let mut reported: HashSet<String> = HashSet::new();
     for start in calls.keys() {
         // DFS keeping the path; report a loop once, at the call that closes it.

@@ -35,15 +35,9 @@ impl ResolvedHttpTarget {
 }
 
 pub struct HttpClients {
-    verified: OnceLock<Result<Client, String>>,
-    insecure: OnceLock<Result<Client, String>>,
-    targets: HashMap<
-        String,
-        (
-            HttpTarget,
-            OnceLock<Result<Arc<ResolvedHttpTarget>, String>>,
-        ),
-    >,
+    verified: super::Lazy<Client>,
+    insecure: super::Lazy<Client>,
+    targets: HashMap<String, (HttpTarget, super::Lazy<Arc<ResolvedHttpTarget>>)>,
 }
 
 fn builder() -> reqwest::ClientBuilder {

@@ -16,12 +16,15 @@ pub use http::ResolvedHttpTarget;
 pub use postgres::PgPool;
 pub use redis::RedisPool;
 
+/// A client built on first use; the error is kept so every step sees the same cause.
+pub type Lazy<T> = OnceLock<Result<T, String>>;
+
 /// Every client of a run.
 pub struct Clients {
     redactor: Redactor,
     http: http::HttpClients,
-    postgres: HashMap<String, (DbTarget, OnceLock<Result<Arc<PgPool>, String>>)>,
-    redis: HashMap<String, (DbTarget, OnceLock<Result<Arc<RedisPool>, String>>)>,
+    postgres: HashMap<String, (DbTarget, Lazy<Arc<PgPool>>)>,
+    redis: HashMap<String, (DbTarget, Lazy<Arc<RedisPool>>)>,
 }
 
 impl Clients {
@@ -123,4 +126,32 @@ fn lookup<'a, T>(
             "no {kind} target `{name}` in this environment{hint}"
         ))
     })
+}
+
+/// Registers every credential the environment's targets can reach (bearer tokens, URL
+/// passwords), before anything runs or prints: secrets are masked even in messages
+/// produced before a client is built.
+pub fn register_env_secrets(env: &EnvConfig, redactor: &Redactor) {
+    let address = |a: &crate::config::Address| match a {
+        crate::config::Address::Literal(u) => Some(u.clone()),
+        crate::config::Address::Env(var) => std::env::var(var).ok(),
+    };
+    for t in env.http.values() {
+        if let Some(u) = address(&t.base_url) {
+            redactor.add_url_password(&u);
+        }
+        if let Some(token) = t.bearer_env.as_ref().and_then(|v| std::env::var(v).ok()) {
+            redactor.add(&token);
+        }
+        for (k, v) in &t.headers {
+            if crate::redact::is_credential_header(k) {
+                redactor.add(v);
+            }
+        }
+    }
+    for t in env.postgres.values().chain(env.redis.values()) {
+        if let Some(u) = address(&t.url) {
+            redactor.add_url_password(&u);
+        }
+    }
 }

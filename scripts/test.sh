@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# scripts/test.sh - THE test command: local services, then fmt, clippy and tests.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh some_test_name  # extra args are passed to `cargo test`
+#
+# PostgreSQL/Redis come from scripts/test-services.sh (installed/started when run as
+# root, e.g. on CI); export OPSCTL_TEST_DATABASE_URL and OPSCTL_TEST_REDIS_URL to use
+# your own servers instead.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# shellcheck source=scripts/test-services.sh
+. scripts/test-services.sh
+
+_mask() { sed -E 's#(://[^:/@]*:)[^@]*@#\1***@#' <<<"$1"; }
+echo "test.sh: services: postgres=$(_mask "$OPSCTL_TEST_DATABASE_URL") admin=$(_mask "${OPSCTL_TEST_PG_ADMIN_URL:-}") redis=$(_mask "$OPSCTL_TEST_REDIS_URL")" >&2
+
+# Pass CI through to cargo/tests exactly as we got it (never set it here).
+if [[ -n "${CI+set}" ]]; then
+    export CI
+fi
+
+# Fresh rustup toolchains may lack the components; add them when we can.
+if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add clippy
+fi
+
+echo "test.sh: cargo fmt --all -- --check" >&2
+cargo fmt --all -- --check
+
+echo "test.sh: cargo clippy --all-targets --locked -- -D warnings" >&2
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "test.sh: cargo test --locked $*" >&2
+cargo test --locked "$@"

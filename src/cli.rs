@@ -1,0 +1,207 @@
+//! Command-line arguments (clap). Nothing past [`Cli::into_invocation`] sees clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::invocation::{
+    Command, Global, GraphFormat, Invocation, LintFormat, RunFormat, RunOptions,
+};
+use crate::report::style::ColorChoice;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "opsctl",
+    version,
+    about = "Runbook-as-code for on-call engineers",
+    long_about = "Runbook-as-code for on-call engineers.\n\nRunbooks are YAML step graphs run against HTTP/Prometheus endpoints, Postgres, Redis and Kubernetes. Independent checks run concurrently; mutations ask first; every run leaves a record.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Config file (default: opsctl.yaml here or upward, then $XDG_CONFIG_HOME/opsctl/)
+    #[arg(long, global = true, value_name = "FILE", env = "OPSCTL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Environment of the config to use (default: its default_env)
+    #[arg(long, global = true, value_name = "NAME", env = "OPSCTL_ENV")]
+    pub env: Option<String>,
+    /// When to use colours (NO_COLOR is honoured)
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliCommand {
+    /// Execute a runbook
+    Run(RunArgs),
+    /// Live preview: run the read-only steps, show what the mutating ones would do
+    Plan(RunArgs),
+    /// Validate runbooks and config (rule codes, file:line:column)
+    Lint(LintArgs),
+    /// List the runbooks
+    List,
+    /// Show a runbook as markdown
+    Show {
+        /// Runbook name (or path to a file)
+        name: String,
+    },
+    /// Draw a runbook's step graph
+    Graph {
+        /// Runbook name (or path to a file)
+        name: String,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
+        format: GraphFormatArg,
+    },
+    /// Print the JSON Schema of the runbook format (for editors)
+    Schema,
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Runbook name (or path to a runbook file)
+    pub name: String,
+    /// A param: key=value (repeatable)
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Print what would happen; contact nothing, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: fill required params from their examples
+    #[arg(long, requires = "dry_run")]
+    pub examples: bool,
+    /// Confirm every mutating step without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Confirm manual steps without asking
+    #[arg(long)]
+    pub yes_manual: bool,
+    /// Only steps with one of these tags (and what they need); comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only this step and its ancestors
+    #[arg(long, value_name = "ID")]
+    pub only: Option<String>,
+    /// Most steps running at once
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_parallel: u32,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = RunFormatArg::Human)]
+    pub format: RunFormatArg,
+    /// Where to write the run record (default: $XDG_STATE_HOME/opsctl/runs/RUN_ID.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum RunFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Files or directories (default: the config's runbook directories and the config)
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LintFormatArg::Human)]
+    pub format: LintFormatArg,
+    /// Print every rule with its code and what it checks, then exit
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LintFormatArg {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormatArg {
+    Mermaid,
+    Dot,
+}
+
+impl Cli {
+    /// The validated invocation.
+    pub fn into_invocation(self) -> Invocation {
+        let global = Global {
+            config: self.config,
+            env: self.env,
+            color: match self.color {
+                ColorArg::Auto => ColorChoice::Auto,
+                ColorArg::Always => ColorChoice::Always,
+                ColorArg::Never => ColorChoice::Never,
+            },
+        };
+        let run_options = |a: RunArgs| RunOptions {
+            name: a.name,
+            params: a.params,
+            dry_run: a.dry_run,
+            examples: a.examples,
+            yes: a.yes,
+            yes_manual: a.yes_manual,
+            tags: a.tags.into_iter().filter(|t| !t.is_empty()).collect(),
+            only: a.only,
+            max_parallel: a.max_parallel as usize,
+            format: match a.format {
+                RunFormatArg::Human => RunFormat::Human,
+                RunFormatArg::Json => RunFormat::Json,
+            },
+            record: a.record,
+        };
+        let command = match self.command {
+            CliCommand::Run(a) => Command::Run(run_options(a)),
+            CliCommand::Plan(a) => Command::Plan(run_options(a)),
+            CliCommand::Lint(a) => Command::Lint {
+                paths: a.paths,
+                explain: a.explain,
+                format: match a.format {
+                    LintFormatArg::Human => LintFormat::Human,
+                    LintFormatArg::Json => LintFormat::Json,
+                    LintFormatArg::Github => LintFormat::Github,
+                },
+            },
+            CliCommand::List => Command::List,
+            CliCommand::Show { name } => Command::Show { name },
+            CliCommand::Graph { name, format } => Command::Graph {
+                name,
+                format: match format {
+                    GraphFormatArg::Mermaid => GraphFormat::Mermaid,
+                    GraphFormatArg::Dot => GraphFormat::Dot,
+                },
+            },
+            CliCommand::Schema => Command::Schema,
+            CliCommand::Completions { shell } => Command::Completions(shell),
+            CliCommand::Man => Command::Man,
+        };
+        Invocation { global, command }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

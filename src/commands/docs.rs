@@ -1,0 +1,105 @@
+//! `list`, `show`, `graph`, `schema`, `completions`, `man`: reading runbooks, not running
+//! them.
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::exit_code;
+use crate::invocation::{Global, GraphFormat};
+use crate::library::{Library, read_source};
+use crate::report;
+
+pub fn list(g: &Global) -> i32 {
+    let config = match super::load_config(g) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let library = Library::for_config(&config);
+    let mut rows = Vec::new();
+    for (name, path) in library.entries() {
+        // A quick read of name/title/severity; broken files are listed as such.
+        let (severity, title) = match read_source(path) {
+            Ok(file) => {
+                let mut diags = crate::diagnostic::Diagnostics::new();
+                match crate::loader::load_runbook(&file, &mut diags) {
+                    Some((rb, _)) if !diags.has_errors() => (
+                        rb.severity
+                            .map_or("-".to_string(), |s| s.as_str().to_string()),
+                        rb.title,
+                    ),
+                    _ => (
+                        "!".to_string(),
+                        format!("(invalid: run `opsctl lint {}`)", path.display()),
+                    ),
+                }
+            }
+            Err(_) => ("!".to_string(), "(unreadable)".to_string()),
+        };
+        rows.push((name.to_string(), severity, title));
+    }
+    if rows.is_empty() {
+        eprintln!(
+            "no runbooks found in {}",
+            config
+                .runbook_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return exit_code::OK;
+    }
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);
+    let mut text = format!("{:<width$}  {:<8}  {}\n", "NAME", "SEVERITY", "TITLE");
+    for (name, sev, title) in rows {
+        text.push_str(&format!("{name:<width$}  {sev:<8}  {title}\n"));
+    }
+    super::print_stdout(&text)
+}
+
+pub fn show(g: &Global, name: &str) -> i32 {
+    let config = match super::load_config(g) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match super::load_runbook(g, &config, name) {
+        Ok((_, checked)) => super::print_stdout(&report::markdown::render(&checked)),
+        Err(code) => code,
+    }
+}
+
+pub fn graph(g: &Global, name: &str, format: GraphFormat) -> i32 {
+    let config = match super::load_config(g) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match super::load_runbook(g, &config, name) {
+        Ok((_, checked)) => super::print_stdout(&match format {
+            GraphFormat::Mermaid => report::graph::mermaid(&checked),
+            GraphFormat::Dot => report::graph::dot(&checked),
+        }),
+        Err(code) => code,
+    }
+}
+
+pub fn schema() -> i32 {
+    let doc = crate::schema::runbook_schema();
+    super::print_stdout(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))
+}
+
+pub fn completions(shell: clap_complete::Shell) -> i32 {
+    let mut cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "opsctl", &mut buf);
+    super::print_stdout(&String::from_utf8_lossy(&buf))
+}
+
+pub fn man() -> i32 {
+    let cmd = Cli::command();
+    let mut buf = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd).render(&mut buf) {
+        eprintln!("opsctl: cannot render the man page: {e}");
+        return exit_code::INVALID;
+    }
+    super::print_stdout(&String::from_utf8_lossy(&buf))
+}

@@ -1,0 +1,75 @@
+//! What the user asked for, validated and free of clap types: the second stage of the
+//! command line.
+
+use std::path::PathBuf;
+
+use crate::report::style::ColorChoice;
+
+#[derive(Debug)]
+pub struct Invocation {
+    pub global: Global,
+    pub command: Command,
+}
+
+#[derive(Debug, Default)]
+pub struct Global {
+    pub config: Option<PathBuf>,
+    pub env: Option<String>,
+    pub color: ColorChoice,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Run(RunOptions),
+    Plan(RunOptions),
+    Lint {
+        paths: Vec<PathBuf>,
+        explain: bool,
+        format: LintFormat,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    Graph {
+        name: String,
+        format: GraphFormat,
+    },
+    Schema,
+    Completions(clap_complete::Shell),
+    Man,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub name: String,
+    pub params: Vec<String>,
+    pub dry_run: bool,
+    pub examples: bool,
+    pub yes: bool,
+    pub yes_manual: bool,
+    pub tags: Vec<String>,
+    pub only: Option<String>,
+    pub max_parallel: usize,
+    pub format: RunFormat,
+    pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LintFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}

@@ -1,0 +1,391 @@
+//! The human view of a run: on a terminal, a live spinner with elapsed time per running
+//! step; otherwise one plain line per finished step. Both end with a summary that groups
+//! skipped steps under the failure that caused them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use super::style::{Painter, human_ms};
+use crate::exec::confirm::Suspend;
+use crate::exec::{Event, Reporter, RunStatus, StepStatus};
+
+/// Where the human view writes: the live multi-progress on a terminal, else a stream.
+enum Sink {
+    Live {
+        mp: MultiProgress,
+        bars: HashMap<String, ProgressBar>,
+    },
+    Plain(Box<dyn Write + Send>),
+}
+
+struct Finished {
+    path: String,
+    status: StepStatus,
+    message: Option<String>,
+    cause: Option<String>,
+    plan: Option<crate::exec::Planned>,
+}
+
+pub struct HumanReporter {
+    sink: Sink,
+    paint: Painter,
+    started: Instant,
+    finished: Vec<Finished>,
+    mode: &'static str,
+    record: Option<String>,
+}
+
+/// Lets prompts hide the live view while they ask.
+pub struct LiveHandle(MultiProgress);
+
+impl Suspend for LiveHandle {
+    fn suspend(&self, f: &mut dyn FnMut()) {
+        self.0.suspend(f);
+    }
+}
+
+impl HumanReporter {
+    /// `live`: draw spinners (stdout is a terminal).
+    pub fn new(live: bool, color: bool, out: Box<dyn Write + Send>) -> HumanReporter {
+        let sink = if live {
+            Sink::Live {
+                mp: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(12)),
+                bars: HashMap::new(),
+            }
+        } else {
+            Sink::Plain(out)
+        };
+        HumanReporter {
+            sink,
+            paint: Painter { color },
+            started: Instant::now(),
+            finished: Vec::new(),
+            mode: "run",
+            record: None,
+        }
+    }
+
+    /// The handle prompts use to suspend the live view.
+    pub fn live_handle(&self) -> Option<Arc<dyn Suspend>> {
+        match &self.sink {
+            Sink::Live { mp, .. } => Some(Arc::new(LiveHandle(mp.clone()))),
+            Sink::Plain(_) => None,
+        }
+    }
+
+    pub fn set_record(&mut self, path: Option<String>) {
+        self.record = path;
+    }
+
+    fn line(&mut self, text: String) {
+        match &mut self.sink {
+            Sink::Live { mp, .. } => {
+                let _ = mp.println(text);
+            }
+            Sink::Plain(out) => {
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }
+        }
+    }
+
+    fn depth(path: &str) -> usize {
+        path.matches('/').count()
+    }
+
+    fn summary(&mut self, status: RunStatus, duration_ms: u64) {
+        let p = self.paint;
+        let count = |s: StepStatus| self.finished.iter().filter(|f| f.status == s).count();
+        let mut parts = Vec::new();
+        for s in [
+            StepStatus::Ok,
+            StepStatus::Warn,
+            StepStatus::Fail,
+            StepStatus::Error,
+            StepStatus::Skipped,
+            StepStatus::Cancelled,
+        ] {
+            let n = count(s);
+            if n > 0 {
+                parts.push(format!("{n} {}", s.as_str()));
+            }
+        }
+        let verdict = match status {
+            RunStatus::Ok => p.paint(anstyle::AnsiColor::Green.on_default().bold(), "ok"),
+            RunStatus::Warn => p.paint(
+                anstyle::AnsiColor::Yellow.on_default().bold(),
+                "ok with warnings",
+            ),
+            RunStatus::Failed => p.paint(anstyle::AnsiColor::Red.on_default().bold(), "FAILED"),
+            RunStatus::Cancelled => {
+                p.paint(anstyle::AnsiColor::Magenta.on_default().bold(), "CANCELLED")
+            }
+        };
+        let mut out = vec![String::new()];
+        out.push(format!(
+            "{} {verdict} — {} in {}",
+            p.bold(if self.mode == "plan" { "Plan" } else { "Run" }),
+            parts.join(", "),
+            human_ms(duration_ms)
+        ));
+        // Failures, each with the steps skipped because of it.
+        let failures: Vec<&Finished> = self.finished.iter().filter(|f| f.status.failed()).collect();
+        for f in &failures {
+            out.push(format!(
+                "  {} {}{}",
+                p.status(f.status),
+                p.bold(&f.path),
+                f.message
+                    .as_deref()
+                    .map(|m| format!(" — {m}"))
+                    .unwrap_or_default()
+            ));
+            let skipped: Vec<&str> = self
+                .finished
+                .iter()
+                .filter(|s| {
+                    s.status == StepStatus::Skipped && s.cause.as_deref() == Some(f.path.as_str())
+                })
+                .map(|s| s.path.as_str())
+                .collect();
+            if !skipped.is_empty() {
+                out.push(format!(
+                    "      {} {}",
+                    p.dim("└ skipped because of it:"),
+                    skipped.join(", ")
+                ));
+            }
+        }
+        // Steps that did not run for other reasons (confirmation, when, manual).
+        let other: Vec<&Finished> = self
+            .finished
+            .iter()
+            .filter(|f| f.status == StepStatus::Skipped && f.cause.is_none() && f.plan.is_none())
+            .filter(|f| {
+                f.message
+                    .as_deref()
+                    .is_some_and(|m| !m.starts_with("when "))
+            })
+            .collect();
+        for f in other {
+            out.push(format!(
+                "  {} {} — {}",
+                p.status(f.status),
+                p.bold(&f.path),
+                f.message.as_deref().unwrap_or("")
+            ));
+        }
+        let planned: Vec<&Finished> = self.finished.iter().filter(|f| f.plan.is_some()).collect();
+        if !planned.is_empty() {
+            out.push(String::new());
+            out.push(p.bold("Mutations that would run (not executed):"));
+            for f in planned {
+                if let Some(plan) = &f.plan {
+                    out.push(format!("  → {} — {}", p.bold(&f.path), plan.description));
+                    out.push(format!("      {}", p.dim(&format!("args: {}", plan.args))));
+                }
+            }
+        }
+        if let Some(r) = &self.record {
+            out.push(p.dim(&format!("Record: {r}")));
+        }
+        for l in out {
+            self.line(l);
+        }
+    }
+}
+
+/// A few scalar outputs for an ok line: `status=200 latency_ms=12`.
+fn brief(outputs: &Value) -> String {
+    let Some(map) = outputs.as_object() else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for (k, v) in map {
+        let text = match v {
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::String(s) if s.len() <= 40 && !s.contains('\n') && !s.is_empty() => {
+                format!("{s:?}")
+            }
+            _ => continue,
+        };
+        parts.push(format!("{k}={text}"));
+        if parts.len() == 5 {
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+impl Reporter for HumanReporter {
+    fn event(&mut self, event: &Event) {
+        let p = self.paint;
+        match event {
+            Event::RunStarted {
+                runbook,
+                title,
+                parent,
+                mode,
+                env,
+                run_id,
+                ..
+            } => match parent {
+                None => {
+                    self.mode = mode;
+                    self.started = Instant::now();
+                    let verb = if *mode == "plan" { "plan" } else { "run" };
+                    self.line(format!(
+                        "{} {} — {}  {}",
+                        p.bold(&format!("▶ {verb}")),
+                        p.bold(runbook),
+                        title,
+                        p.dim(&format!("(env {env}, run {run_id})"))
+                    ));
+                }
+                Some(parent) => {
+                    let indent = "  ".repeat(Self::depth(parent) + 1);
+                    self.line(format!(
+                        "{indent}{} {} — {title}",
+                        p.dim("↳ runbook"),
+                        p.bold(runbook)
+                    ));
+                }
+            },
+            Event::StepStarted {
+                path,
+                description,
+                attempt,
+                ..
+            } => {
+                if let Sink::Live { mp, bars } = &mut self.sink {
+                    let indent = "  ".repeat(Self::depth(path));
+                    let bar = bars.entry(path.clone()).or_insert_with(|| {
+                        let style =
+                            ProgressStyle::with_template("  {spinner} {msg} {elapsed:.dim}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                        let b = mp.add(ProgressBar::new_spinner().with_style(style));
+                        b.enable_steady_tick(Duration::from_millis(100));
+                        b
+                    });
+                    let retry = if *attempt > 1 {
+                        format!(" (attempt {attempt})")
+                    } else {
+                        String::new()
+                    };
+                    bar.set_message(format!("{indent}{}{retry}  {}", path, p.dim(description)));
+                }
+            }
+            Event::StepRetrying {
+                path,
+                attempt,
+                message,
+                delay_ms,
+                ..
+            } => {
+                let indent = "  ".repeat(Self::depth(path));
+                self.line(format!(
+                    "  {indent}{} {path}: attempt {attempt} — {message}; retrying in {}",
+                    p.dim("↻"),
+                    human_ms(*delay_ms)
+                ));
+            }
+            Event::Confirmation {
+                path, decision, by, ..
+            } => {
+                if *decision != "not asked" {
+                    let indent = "  ".repeat(Self::depth(path));
+                    self.line(format!(
+                        "  {indent}{} {path}: {decision} by {by}",
+                        p.dim("?")
+                    ));
+                }
+            }
+            Event::StepFinished {
+                path,
+                status,
+                duration_ms,
+                message,
+                cause,
+                outputs,
+                plan,
+                attempts,
+                ..
+            } => {
+                if let Sink::Live { bars, .. } = &mut self.sink {
+                    if let Some(bar) = bars.remove(path) {
+                        bar.finish_and_clear();
+                    }
+                }
+                let indent = "  ".repeat(Self::depth(path));
+                let detail = match (status, message) {
+                    (StepStatus::Ok, _) => brief(outputs),
+                    (_, Some(m)) => m.clone(),
+                    (_, None) => String::new(),
+                };
+                let tries = if *attempts > 1 {
+                    format!(" ×{attempts}")
+                } else {
+                    String::new()
+                };
+                let time = if *duration_ms > 0 || status.succeeded() || status.failed() {
+                    human_ms(*duration_ms)
+                } else {
+                    String::new()
+                };
+                self.line(format!(
+                    "  {indent}{} {:<24} {:>6}{tries}  {}",
+                    p.status(*status),
+                    path,
+                    p.dim(&time),
+                    detail
+                ));
+                self.finished.push(Finished {
+                    path: path.clone(),
+                    status: *status,
+                    message: message.clone(),
+                    cause: cause.clone(),
+                    plan: plan.clone(),
+                });
+            }
+            Event::RunFinished {
+                parent: None,
+                status,
+                duration_ms,
+                ..
+            } => self.summary(*status, *duration_ms),
+            Event::RunFinished { .. } => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Sink::Live { mp, bars } = &mut self.sink {
+            for (_, b) in bars.drain() {
+                b.finish_and_clear();
+            }
+            let _ = mp.clear();
+        }
+    }
+}
+
+/// A writer shared between reporters and tests.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
