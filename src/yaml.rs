@@ -193,9 +193,47 @@ fn to_diagnostic(file: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnosti
         .at(file, span, "here")
         .help("runbooks must stay small and shallow: at most 48 levels of nesting and 50000 nodes after alias expansion")
     } else {
-        Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
-            .at(file, span, "here")
+        let d = Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
+            .at(file, span, "here");
+        match (message.contains("flow"), unclosed_bracket(file.text(), offset)) {
+            (true, Some(open)) => d.also(file, Span::new(open, open + 1), "opened here and never closed"),
+            _ => d,
+        }
     }
+}
+
+/// The last `{` or `[` still open at `offset` (outside quotes and comments): flow
+/// collection errors are reported where the parser gave up, not where the bracket was.
+fn unclosed_bracket(text: &str, offset: usize) -> Option<usize> {
+    let mut stack = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < offset.min(bytes.len()) {
+        let b = bytes[i];
+        if comment {
+            comment = b != b'\n';
+        } else if let Some(q) = quote {
+            if b == b'\\' && q == b'"' {
+                i += 1;
+            } else if b == q {
+                quote = None;
+            }
+        } else {
+            match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => comment = true,
+                b'{' | b'[' => stack.push(i),
+                b'}' | b']' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    stack.pop()
 }
 
 const DEPTH_MESSAGE: &str = "nesting is deeper than the limit";
@@ -223,7 +261,12 @@ fn clean_message(raw: &str) -> String {
             }
         }
     }
-    s.lines().next().unwrap_or(s).to_string()
+    let first = s.lines().next().unwrap_or(s);
+    // The position is shown by the diagnostic itself.
+    match first.rfind(" at line ") {
+        Some(i) if first[i..].contains("column") => first[..i].to_string(),
+        _ => first.to_string(),
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {

@@ -85,11 +85,16 @@ pub fn load_config(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Config {
 
 fn join(base: &Path, p: &str) -> PathBuf {
     let path = PathBuf::from(p);
-    if path.is_absolute() {
+    let joined = if path.is_absolute() {
         path
     } else {
         base.join(path)
-    }
+    };
+    // `runbooks: [.]` should not show up as `dir/./x.yaml` in messages.
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn load_env(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> EnvConfig {

@@ -17,14 +17,8 @@ use crate::rules::Rule;
 use crate::suggest;
 
 /// Runbook name → the runbooks its `runbook` steps call (name, span, file).
-type Calls = BTreeMap<
-    String,
-    Vec<(
-        String,
-        crate::source::Span,
-        std::sync::Arc<crate::source::SourceFile>,
-    )>,
->;
+type Call = (String, crate::source::Span, std::sync::Arc<crate::source::SourceFile>);
+type Calls = BTreeMap<String, Vec<Call>>;
 
 /// Runs every semantic check on a loaded runbook; returns its graph.
 pub fn check_runbook(
@@ -168,6 +162,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         library.add(f.clone());
     }
     let mut calls: Calls = BTreeMap::new();
+    let mut linted: HashSet<String> = HashSet::new();
     for path in &files {
         let file = match read_source(path) {
             Ok(f) => f,
@@ -180,59 +175,97 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
             continue;
         };
         check_runbook(&runbook, &broken, Some(&library), Some(config), &mut diags);
-        let entry = calls.entry(runbook.name.clone()).or_default();
-        for step in &runbook.steps {
-            if step.action.action.spec().name == "runbook" {
-                if let Some(arg) = step.action.args.get("name") {
-                    if let Some(serde_json::Value::String(t)) = arg.value.literal() {
-                        entry.push((t, arg.value.span(), runbook.file.clone()));
-                    }
-                }
-            }
-        }
+        linted.insert(runbook.name.clone());
+        calls.insert(runbook.name.clone(), calls_of(&runbook));
     }
-    runbook_cycles(&calls, &mut diags);
+    // Follow calls into runbooks that were not linted, so a loop through them is seen.
+    let mut queue: Vec<String> = calls.values().flatten().map(|(t, _, _)| t.clone()).collect();
+    while let Some(name) = queue.pop() {
+        if calls.contains_key(&name) {
+            continue;
+        }
+        let called = library
+            .resolve(&name)
+            .ok()
+            .and_then(|p| read_source(&p).ok())
+            .and_then(|f| load_runbook(&f, &mut Diagnostics::new()))
+            .map(|(rb, _)| calls_of(&rb))
+            .unwrap_or_default();
+        queue.extend(called.iter().map(|(t, _, _)| t.clone()));
+        calls.insert(name, called);
+    }
+    runbook_cycles(&calls, &linted, &mut diags);
     let mut out = diags.into_vec();
     diagnostic::sort(&mut out);
     out
 }
 
-/// N002: runbooks that call each other in a loop through `runbook` steps.
-fn runbook_cycles(calls: &Calls, diags: &mut Diagnostics) {
-    let mut reported: HashSet<String> = HashSet::new();
-    for start in calls.keys() {
-        // DFS keeping the path; report a loop once, at the call that closes it.
-        let mut stack: Vec<(String, usize)> = vec![(start.clone(), 0)];
-        let mut on_path: Vec<String> = vec![start.clone()];
-        let mut visited: HashSet<String> = HashSet::new();
-        while let Some((node, edge)) = stack.last().cloned() {
+/// The runbooks a runbook calls through `runbook` steps with a literal name.
+fn calls_of(runbook: &Runbook) -> Vec<Call> {
+    runbook
+        .steps
+        .iter()
+        .filter(|s| s.action.action.spec().name == "runbook")
+        .filter_map(|s| {
+            let arg = s.action.args.get("name")?;
+            match arg.value.literal()? {
+                serde_json::Value::String(t) => Some((t, arg.value.span(), runbook.file.clone())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// N002: runbooks that call each other in a loop through `runbook` steps. Each loop
+/// through a linted runbook is reported once, at that runbook's call.
+fn runbook_cycles(calls: &Calls, linted: &HashSet<String>, diags: &mut Diagnostics) {
+    let mut reported: HashSet<Vec<String>> = HashSet::new();
+    for start in calls.keys().filter(|k| linted.contains(*k)) {
+        // Depth-first along calls; `path[k]` was left through `taken[k]`.
+        let mut path: Vec<String> = vec![start.clone()];
+        let mut next: Vec<usize> = vec![0];
+        let mut taken: Vec<&Call> = Vec::new();
+        let mut done: HashSet<&str> = HashSet::new();
+        while let (Some(node), Some(edge)) = (path.last().cloned(), next.last().copied()) {
             let edges = calls.get(&node).map(Vec::as_slice).unwrap_or(&[]);
-            if let Some((target, span, file)) = edges.get(edge) {
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
+            let Some(call) = edges.get(edge) else {
+                done.insert(calls.get_key_value(&node).map_or("", |(k, _)| k.as_str()));
+                path.pop();
+                next.pop();
+                taken.pop();
+                continue;
+            };
+            if let Some(n) = next.last_mut() {
+                *n += 1;
+            }
+            let target = &call.0;
+            if let Some(pos) = path.iter().position(|p| p == target) {
+                let mut members: Vec<String> = path[pos..].to_vec();
+                members.sort();
+                if reported.insert(members) {
+                    let mut chain: Vec<String> = path[pos..].to_vec();
+                    chain.push(target.clone());
+                    // Point at the first call of the loop made from a linted runbook.
+                    let mut edges_in_loop: Vec<&Call> = taken[pos..].to_vec();
+                    edges_in_loop.push(call);
+                    let at = path[pos..]
+                        .iter()
+                        .zip(&edges_in_loop)
+                        .find(|(n, _)| linted.contains(*n))
+                        .map_or(call, |(_, c)| *c);
+                    diags.push(
+                        Diagnostic::error(
+                            Rule::RunbookCycle,
+                            format!("runbooks call each other in a loop: {}", chain.join(" → ")),
+                        )
+                        .at(&at.2, at.1, "part of the loop")
+                        .help("a nested `runbook` step must not lead back to a runbook that is already running"),
+                    );
                 }
-                if let Some(pos) = on_path.iter().position(|p| p == target) {
-                    let mut lp: Vec<String> = on_path[pos..].to_vec();
-                    let mut key = lp.clone();
-                    key.sort();
-                    if reported.insert(key.join(",")) {
-                        lp.push(target.clone());
-                        diags.push(
-                            Diagnostic::error(
-                                Rule::RunbookCycle,
-                                format!("runbooks call each other in a loop: {}", lp.join(" → ")),
-                            )
-                            .at(file, *span, "closes the loop")
-                            .help("a nested `runbook` step must not lead back to a runbook that is already running"),
-                        );
-                    }
-                } else if visited.insert(target.clone()) {
-                    on_path.push(target.clone());
-                    stack.push((target.clone(), 0));
-                }
-            } else {
-                stack.pop();
-                on_path.pop();
+            } else if !done.contains(target.as_str()) {
+                path.push(target.clone());
+                next.push(0);
+                taken.push(call);
             }
         }
     }

@@ -580,7 +580,7 @@ fn load_args(cx: &mut Cx<'_>, node: &Node, action: &str) -> Args {
         .map(|(k, key_node, v)| Arg {
             key: k.to_string(),
             key_span: key_node.span,
-            value: arg_value(cx, v),
+            value: arg_value(cx, v, k),
         })
         .collect();
     Args {
@@ -589,7 +589,7 @@ fn load_args(cx: &mut Cx<'_>, node: &Node, action: &str) -> Args {
     }
 }
 
-fn arg_value(cx: &mut Cx<'_>, n: &Node) -> ArgValue {
+fn arg_value(cx: &mut Cx<'_>, n: &Node, path: &str) -> ArgValue {
     match &n.value {
         Value::Str(s) if s.contains("${{") => match Template::parse(s, n.span, cx.file) {
             Ok(template) => ArgValue::Tmpl {
@@ -599,7 +599,10 @@ fn arg_value(cx: &mut Cx<'_>, n: &Node) -> ArgValue {
             Err(errors) => {
                 for e in errors {
                     cx.push(
-                        Diagnostic::error(Rule::ExpressionSyntax, e.message.clone())
+                        Diagnostic::error(
+                            Rule::ExpressionSyntax,
+                            format!("argument `{path}`: {}", e.message),
+                        )
                             .at(cx.file, e.span, "here"),
                     );
                 }
@@ -610,7 +613,11 @@ fn arg_value(cx: &mut Cx<'_>, n: &Node) -> ArgValue {
             }
         },
         Value::Seq(items) => ArgValue::List {
-            items: items.iter().map(|i| arg_value(cx, i)).collect(),
+            items: items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| arg_value(cx, item, &format!("{path}[{i}]")))
+                .collect(),
             span: n.span,
         },
         Value::Map(_) => match Fields::of(cx, n, "mapping") {
@@ -620,7 +627,7 @@ fn arg_value(cx: &mut Cx<'_>, n: &Node) -> ArgValue {
                     .map(|(k, kn, v)| Arg {
                         key: k.to_string(),
                         key_span: kn.span,
-                        value: arg_value(cx, v),
+                        value: arg_value(cx, v, &format!("{path}.{k}")),
                     })
                     .collect(),
                 span: n.span,

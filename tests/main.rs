@@ -1,0 +1,10 @@
+//! opsctl's integration tests: one binary, a module per topic.
+
+mod support;
+
+mod cli;
+mod dry_run;
+mod lint_rules;
+mod loader_fuzz;
+mod schema;
+mod shipped;
