@@ -195,8 +195,15 @@ fn to_diagnostic(file: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnosti
     } else {
         let d = Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
             .at(file, span, "here");
-        match (message.contains("flow"), unclosed_bracket(file.text(), offset)) {
-            (true, Some(open)) => d.also(file, Span::new(open, open + 1), "opened here and never closed"),
+        match (
+            message.contains("flow"),
+            unclosed_bracket(file.text(), offset),
+        ) {
+            (true, Some(open)) => d.also(
+                file,
+                Span::new(open, open + 1),
+                "opened here and never closed",
+            ),
             _ => d,
         }
     }

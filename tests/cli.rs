@@ -10,15 +10,30 @@ fn clap_definition_is_consistent() {
 
 #[test]
 fn help_completions_and_man() {
-    Cmd::new(&repo()).arg("--help").run().code(0).stdout_has("Runbook-as-code");
-    Cmd::new(&repo()).args(["completions", "bash"]).run().code(0).stdout_has("opsctl");
-    Cmd::new(&repo()).arg("man").run().code(0).stdout_has(".TH opsctl");
+    Cmd::new(&repo())
+        .arg("--help")
+        .run()
+        .code(0)
+        .stdout_has("Runbook-as-code");
+    Cmd::new(&repo())
+        .args(["completions", "bash"])
+        .run()
+        .code(0)
+        .stdout_has("opsctl");
+    Cmd::new(&repo())
+        .arg("man")
+        .run()
+        .code(0)
+        .stdout_has(".TH opsctl");
 }
 
 #[test]
 fn unknown_runbook_is_invalid_input() {
     let p = Project::new();
-    p.runbook("health", "name: health\ntitle: H\nsteps:\n  - id: a\n    tcp: { host: x, port: 1 }\n");
+    p.runbook(
+        "health",
+        "name: health\ntitle: H\nsteps:\n  - id: a\n    tcp: { host: x, port: 1 }\n",
+    );
     p.opsctl()
         .args(["run", "helth", "--dry-run"])
         .run()
@@ -29,12 +44,24 @@ fn unknown_runbook_is_invalid_input() {
 #[test]
 fn graph_formats() {
     let mermaid = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/valid/opsctl.yaml", "graph", "every-feature"])
+        .args([
+            "--config",
+            "tests/fixtures/valid/opsctl.yaml",
+            "graph",
+            "every-feature",
+        ])
         .run();
     mermaid.code(0).stdout_has("flowchart TD");
     insta::assert_snapshot!("graph_mermaid_every_feature", mermaid.stdout);
     let dot = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/valid/opsctl.yaml", "graph", "every-feature", "--format", "dot"])
+        .args([
+            "--config",
+            "tests/fixtures/valid/opsctl.yaml",
+            "graph",
+            "every-feature",
+            "--format",
+            "dot",
+        ])
         .run();
     dot.code(0).stdout_has("digraph");
 }
@@ -42,7 +69,12 @@ fn graph_formats() {
 #[test]
 fn show_renders_markdown() {
     let out = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/valid/opsctl.yaml", "show", "every-feature"])
+        .args([
+            "--config",
+            "tests/fixtures/valid/opsctl.yaml",
+            "show",
+            "every-feature",
+        ])
         .run();
     out.code(0);
     insta::assert_snapshot!("show_every_feature", out.stdout);

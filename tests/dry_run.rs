@@ -86,8 +86,14 @@ steps:
 fn env_cmd(p: &Project, pg: &CountingListener, redis: &CountingListener) -> crate::support::Cmd {
     p.opsctl()
         .env("OPS_TOKEN", CANARY)
-        .env("PRIMARY_URL", format!("postgres://app:{PW_CANARY}@127.0.0.1:{}/app", pg.port()))
-        .env("CACHE_URL", format!("redis://:{PW_CANARY}@127.0.0.1:{}/0", redis.port()))
+        .env(
+            "PRIMARY_URL",
+            format!("postgres://app:{PW_CANARY}@127.0.0.1:{}/app", pg.port()),
+        )
+        .env(
+            "CACHE_URL",
+            format!("redis://:{PW_CANARY}@127.0.0.1:{}/0", redis.port()),
+        )
 }
 
 #[test]
@@ -110,28 +116,65 @@ fn dry_run_contacts_nothing_and_shows_no_secret() {
         .stdout_has("mutates — asks for confirmation")
         .stdout_has("asks for a person");
     let json = env_cmd(&p, &pg, &redis)
-        .args(["run", "incident", "--dry-run", "--param", "tenant=acme", "--format", "json"])
+        .args([
+            "run",
+            "incident",
+            "--dry-run",
+            "--param",
+            "tenant=acme",
+            "--format",
+            "json",
+        ])
         .run();
     json.code(0).never_shows(CANARY).never_shows(PW_CANARY);
     let doc = json.json();
     assert_eq!(doc["mode"], "dry-run");
     let waves = doc["waves"].as_array().expect("waves");
     assert_eq!(waves.len(), 3, "{doc:#}");
-    assert_eq!(waves[0]["steps"].as_array().map(Vec::len), Some(9), "independent steps share wave 1");
-    let retry = &waves[1]["steps"].as_array().expect("steps").iter().find(|s| s["id"] == "retry").cloned().expect("retry");
+    assert_eq!(
+        waves[0]["steps"].as_array().map(Vec::len),
+        Some(9),
+        "independent steps share wave 1"
+    );
+    let retry = &waves[1]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "retry")
+        .cloned()
+        .expect("retry");
     assert_eq!(retry["mutating"], true);
     assert_eq!(retry["args"]["json"]["tenant"], "acme");
-    assert_eq!(retry["args"]["json"]["limit"], 10, "a single ${{ }} keeps the param's type");
+    assert_eq!(
+        retry["args"]["json"]["limit"], 10,
+        "a single ${{ }} keeps the param's type"
+    );
     assert_eq!(retry["args"]["json"]["via"], "api-gateway");
     assert_eq!(retry["when"], "steps.db.outputs.value > 0");
     let tell = &waves[2]["steps"][0];
-    assert_eq!(tell["args"]["instructions"], "Tell #incident about ${{ steps.retry.outputs.status }}");
-    let mutating: Vec<&str> = doc["mutating_steps"].as_array().expect("list").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(
+        tell["args"]["instructions"],
+        "Tell #incident about ${{ steps.retry.outputs.status }}"
+    );
+    let mutating: Vec<&str> = doc["mutating_steps"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     assert_eq!(mutating, vec!["retry", "restart"]);
-    for (name, l) in [("http", &http), ("postgres", &pg), ("redis", &redis), ("tcp/tls", &tcp)] {
+    for (name, l) in [
+        ("http", &http),
+        ("postgres", &pg),
+        ("redis", &redis),
+        ("tcp/tls", &tcp),
+    ] {
         assert_eq!(l.connections(), 0, "dry run connected to the {name} target");
     }
-    assert!(!p.path().join(".state").exists(), "a dry run writes no record");
+    assert!(
+        !p.path().join(".state").exists(),
+        "a dry run writes no record"
+    );
 }
 
 #[test]
@@ -155,17 +198,36 @@ fn params_are_validated_before_anything() {
         .code(2)
         .stderr_has("param `tenant`");
     env_cmd(&p, &pg, &redis)
-        .args(["run", "incident", "--dry-run", "--param", "tenant=acme", "--param", "tennant=x"])
+        .args([
+            "run",
+            "incident",
+            "--dry-run",
+            "--param",
+            "tenant=acme",
+            "--param",
+            "tennant=x",
+        ])
         .run()
         .code(2)
         .stderr_has("did you mean `tenant`?");
     env_cmd(&p, &pg, &redis)
-        .args(["run", "incident", "--dry-run", "--param", "tenant=acme", "--param", "limit=many"])
+        .args([
+            "run",
+            "incident",
+            "--dry-run",
+            "--param",
+            "tenant=acme",
+            "--param",
+            "limit=many",
+        ])
         .run()
         .code(2)
         .stderr_has("not an integer");
     // A real run is refused the same way, before any step.
-    env_cmd(&p, &pg, &redis).args(["run", "incident", "--yes"]).run().code(2);
+    env_cmd(&p, &pg, &redis)
+        .args(["run", "incident", "--yes"])
+        .run()
+        .code(2);
     env_cmd(&p, &pg, &redis)
         .args(["run", "incident", "--dry-run", "--examples"])
         .run()
@@ -193,5 +255,9 @@ fn an_invalid_runbook_never_starts() {
         .code(2)
         .stderr_has("error[R003]")
         .stderr_has("runbooks/broken.yaml:7:13");
-    assert_eq!(http.connections(), 0, "no step of an invalid runbook may start");
+    assert_eq!(
+        http.connections(),
+        0,
+        "no step of an invalid runbook may start"
+    );
 }

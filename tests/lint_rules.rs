@@ -51,7 +51,8 @@ fn every_rule_fixture_reports_its_code_with_a_location() {
             out.stdout
         );
         assert!(
-            out.stdout.contains(&format!("--> tests/fixtures/lint/{name}.yaml:")),
+            out.stdout
+                .contains(&format!("--> tests/fixtures/lint/{name}.yaml:")),
             "{name}: no file:line:column\n{}",
             out.stdout
         );
@@ -108,15 +109,27 @@ steps:
     );
     let out = p.opsctl().args(["lint", "runbooks"]).run();
     out.code(1);
-    for code in ["S004", "R004", "A002", "A001", "S001", "X002", "X001", "R002", "X004"] {
-        assert!(out.stdout.contains(&format!("[{code}]")), "missing {code}:\n{}", out.stdout);
+    for code in [
+        "S004", "R004", "A002", "A001", "S001", "X002", "X001", "R002", "X004",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("[{code}]")),
+            "missing {code}:\n{}",
+            out.stdout
+        );
     }
 }
 
 #[test]
 fn json_and_github_formats_carry_code_file_line_column() {
     let out = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/lint/opsctl.yaml", "lint", "--format", "json"])
+        .args([
+            "--config",
+            "tests/fixtures/lint/opsctl.yaml",
+            "lint",
+            "--format",
+            "json",
+        ])
         .arg("tests/fixtures/lint/race.yaml")
         .run();
     out.code(1);
@@ -130,18 +143,32 @@ fn json_and_github_formats_carry_code_file_line_column() {
     assert_eq!(doc["errors"], 1);
 
     let out = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/lint/opsctl.yaml", "lint", "--format", "github"])
+        .args([
+            "--config",
+            "tests/fixtures/lint/opsctl.yaml",
+            "lint",
+            "--format",
+            "github",
+        ])
         .arg("tests/fixtures/lint/unknown-key.yaml")
         .run();
     out.code(1);
     insta::assert_snapshot!("lint_github_unknown-key", out.stdout);
-    assert!(out.stdout.starts_with("::error file=tests/fixtures/lint/unknown-key.yaml,line=7,col=5,"));
+    assert!(
+        out.stdout
+            .starts_with("::error file=tests/fixtures/lint/unknown-key.yaml,line=7,col=5,")
+    );
 }
 
 #[test]
 fn valid_runbooks_using_every_feature_lint_clean() {
     let out = Cmd::new(&repo())
-        .args(["--config", "tests/fixtures/valid/opsctl.yaml", "lint", "tests/fixtures/valid"])
+        .args([
+            "--config",
+            "tests/fixtures/valid/opsctl.yaml",
+            "lint",
+            "tests/fixtures/valid",
+        ])
         .run();
     out.code(0).stdout_has("No problems found.");
 }

@@ -52,7 +52,8 @@ fn edits() -> impl Strategy<Value = Vec<Edit>> {
         prop_oneof![
             (any::<usize>(), 0usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
             (any::<usize>(), fragment).prop_map(|(a, s)| Edit::Insert(a, s)),
-            (any::<usize>(), 0usize..200, any::<usize>()).prop_map(|(a, n, b)| Edit::Duplicate(a, n, b)),
+            (any::<usize>(), 0usize..200, any::<usize>())
+                .prop_map(|(a, n, b)| Edit::Duplicate(a, n, b)),
             (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Edit::Byte(a, b)),
         ],
         1..8,
@@ -108,5 +109,9 @@ fn the_seed_itself_loads_clean() {
     let mut diags = Diagnostics::new();
     let loaded = opsctl::loader::load_runbook(&file, &mut diags);
     assert!(loaded.is_some());
-    assert!(!diags.has_errors(), "{:?}", diags.iter().map(|d| &d.message).collect::<Vec<_>>());
+    assert!(
+        !diags.has_errors(),
+        "{:?}",
+        diags.iter().map(|d| &d.message).collect::<Vec<_>>()
+    );
 }

@@ -6,5 +6,6 @@ mod cli;
 mod dry_run;
 mod lint_rules;
 mod loader_fuzz;
+mod run_http;
 mod schema;
 mod shipped;

@@ -13,7 +13,9 @@ fn schema() -> serde_json::Value {
 
 fn yaml_to_json(text: &str) -> serde_json::Value {
     let file = opsctl::source::SourceFile::new("x.yaml", text);
-    opsctl::yaml::parse(&Arc::clone(&file)).expect("valid YAML").to_json()
+    opsctl::yaml::parse(&Arc::clone(&file))
+        .expect("valid YAML")
+        .to_json()
 }
 
 fn validator() -> jsonschema::Validator {
@@ -32,7 +34,10 @@ fn schema_accepts_every_shipped_runbook_and_the_full_fixture() {
     files.push(repo().join("tests/fixtures/valid/small-check.yaml"));
     for f in files {
         let doc = yaml_to_json(&std::fs::read_to_string(&f).expect("read"));
-        let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = v
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{} rejected: {errors:#?}", f.display());
     }
 }
@@ -57,7 +62,8 @@ fn schema_rejects_unknown_keys_and_two_actions() {
 
 #[test]
 fn committed_schema_file_is_up_to_date() {
-    let committed = std::fs::read_to_string(repo().join("schema/runbook.schema.json")).expect("schema/runbook.schema.json");
+    let committed = std::fs::read_to_string(repo().join("schema/runbook.schema.json"))
+        .expect("schema/runbook.schema.json");
     let committed: serde_json::Value = serde_json::from_str(&committed).expect("JSON");
     assert_eq!(
         committed,

@@ -21,20 +21,27 @@ fn shipped() -> Vec<String> {
 fn the_starter_runbooks_exist() {
     let names = shipped();
     for required in ["health", "sev1-outage", "dlq-triage", "rotate-jwt-secret"] {
-        assert!(names.iter().any(|n| n == required), "runbooks/{required}.yaml is missing");
+        assert!(
+            names.iter().any(|n| n == required),
+            "runbooks/{required}.yaml is missing"
+        );
     }
 }
 
 #[test]
 fn shipped_runbooks_and_config_lint_clean() {
-    let out = Cmd::new(&repo()).args(["lint", "runbooks", "opsctl.yaml", "examples"]).run();
+    let out = Cmd::new(&repo())
+        .args(["lint", "runbooks", "opsctl.yaml", "examples"])
+        .run();
     out.code(0).stdout_has("No problems found.");
 }
 
 #[test]
 fn every_shipped_runbook_dry_runs() {
     for name in shipped() {
-        let out = Cmd::new(&repo()).args(["run", &name, "--dry-run", "--examples"]).run();
+        let out = Cmd::new(&repo())
+            .args(["run", &name, "--dry-run", "--examples"])
+            .run();
         out.code(0).stdout_has("Wave 1");
         let json = Cmd::new(&repo())
             .args(["run", &name, "--dry-run", "--examples", "--format", "json"])
@@ -45,7 +52,11 @@ fn every_shipped_runbook_dry_runs() {
         assert!(!doc["waves"].as_array().expect("waves").is_empty());
         let show = Cmd::new(&repo()).args(["show", &name]).run();
         show.code(0).stdout_has(&format!("# {name}"));
-        Cmd::new(&repo()).args(["graph", &name]).run().code(0).stdout_has("flowchart TD");
+        Cmd::new(&repo())
+            .args(["graph", &name])
+            .run()
+            .code(0)
+            .stdout_has("flowchart TD");
     }
 }
 

@@ -103,10 +103,14 @@ impl Action for Tls {
             let server_name = ServerName::try_from(sni.clone()).map_err(|_| {
                 ActionError::InvalidArgs(format!("tls: `{sni}` is not a valid server name"))
             })?;
-            let config = rustls::ClientConfig::builder()
+            let verifier = InspectOnly::new();
+            let config = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ActionError::Failed(format!("tls: {e}")))?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(InspectOnly::new()))
+                .with_custom_certificate_verifier(Arc::new(verifier))
                 .with_no_client_auth();
+
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let started = Instant::now();
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port))

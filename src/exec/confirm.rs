@@ -127,10 +127,17 @@ impl Interact for Prompter {
                     "mutating step not run: no terminal to confirm on and no --yes".to_string(),
                 );
             }
+            let heading = if req.title == req.path || req.path.ends_with(&format!("/{}", req.title))
+            {
+                req.path.clone()
+            } else {
+                format!("{} — {}", req.path, req.title)
+            };
             let text = format!(
-                "\n? {} — {}\n  {}\n  {}\n  Run it? [y] run / [n] skip / [a] abort the run: ",
-                req.path, req.title, req.description, req.args
+                "\n? {heading} wants to change something:\n  {}\n  args: {}\n  Run it? [y] run / [n] skip / [a] abort the run: ",
+                req.description, req.args
             );
+
             self.ask(text, true).await
         })
     }

@@ -71,7 +71,8 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
                         let t = Instant::now();
                         let outcome = run_step(run, i).await;
                         drop(permit);
-                        (i, outcome, elapsed_ms(t))
+                        let ms = outcome.duration_ms.unwrap_or_else(|| elapsed_ms(t));
+                        (i, outcome, ms)
                     });
                 }
                 Gate::Skip(outcome) => {

@@ -23,6 +23,9 @@ pub struct Outcome {
     pub plan: Option<Planned>,
     /// For a skipped step: the step whose result caused it.
     pub cause: Option<String>,
+    /// Time spent running the action (attempts and retry delays), not waiting for a
+    /// confirmation.
+    pub duration_ms: Option<u64>,
 }
 
 impl Outcome {
@@ -34,6 +37,7 @@ impl Outcome {
             attempts: 0,
             plan: None,
             cause: None,
+            duration_ms: None,
         }
     }
 
@@ -137,8 +141,9 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         path: path.clone(),
         timeout: step.timeout,
     };
+    let started = Instant::now();
     let mut attempt = 0;
-    loop {
+    let outcome = loop {
         attempt += 1;
         shared.sink.emit(Event::StepStarted {
             path: path.clone(),
@@ -165,7 +170,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 };
                 let mut o = Outcome::simple(StepStatus::Cancelled, msg);
                 o.attempts = attempt;
-                return o;
+                break o;
             }
             Some(Err(_elapsed)) => {
                 let mut o = Outcome::simple(
@@ -178,7 +183,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             Some(Ok(r)) => finish_attempt(step, &scope, r, action, attempt),
         };
         if outcome.status.succeeded() || attempt >= attempts {
-            return outcome;
+            break outcome;
         }
         shared.sink.emit(Event::StepRetrying {
             path: path.clone(),
@@ -192,10 +197,14 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             () = shared.cancel.cancelled() => {
                 let mut o = Outcome::simple(StepStatus::Cancelled, "cancelled between retries");
                 o.attempts = attempt;
-                return o;
+                break o;
             }
             () = tokio::time::sleep(delay) => {}
         }
+    };
+    Outcome {
+        duration_ms: Some(elapsed_ms(started)),
+        ..outcome
     }
 }
 
@@ -286,6 +295,7 @@ fn finish_attempt(
         attempts: attempt,
         plan: None,
         cause: None,
+        duration_ms: None,
     }
 }
 

@@ -17,7 +17,11 @@ use crate::rules::Rule;
 use crate::suggest;
 
 /// Runbook name → the runbooks its `runbook` steps call (name, span, file).
-type Call = (String, crate::source::Span, std::sync::Arc<crate::source::SourceFile>);
+type Call = (
+    String,
+    crate::source::Span,
+    std::sync::Arc<crate::source::SourceFile>,
+);
 type Calls = BTreeMap<String, Vec<Call>>;
 
 /// Runs every semantic check on a loaded runbook; returns its graph.
@@ -179,7 +183,11 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         calls.insert(runbook.name.clone(), calls_of(&runbook));
     }
     // Follow calls into runbooks that were not linted, so a loop through them is seen.
-    let mut queue: Vec<String> = calls.values().flatten().map(|(t, _, _)| t.clone()).collect();
+    let mut queue: Vec<String> = calls
+        .values()
+        .flatten()
+        .map(|(t, _, _)| t.clone())
+        .collect();
     while let Some(name) = queue.pop() {
         if calls.contains_key(&name) {
             continue;

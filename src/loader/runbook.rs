@@ -603,7 +603,7 @@ fn arg_value(cx: &mut Cx<'_>, n: &Node, path: &str) -> ArgValue {
                             Rule::ExpressionSyntax,
                             format!("argument `{path}`: {}", e.message),
                         )
-                            .at(cx.file, e.span, "here"),
+                        .at(cx.file, e.span, "here"),
                     );
                 }
                 ArgValue::Lit {

@@ -47,7 +47,9 @@ pub struct Project {
 
 impl Project {
     pub fn new() -> Project {
-        Project { dir: TempDir::new() }
+        Project {
+            dir: TempDir::new(),
+        }
     }
 
     /// Writes a file (creating directories).
@@ -128,7 +130,10 @@ impl Cmd {
     /// Runs to completion (stdin is closed or fed, never a terminal).
     pub fn run(mut self) -> Out {
         use std::io::Write;
-        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::piped());
         let mut child = self.cmd.spawn().expect("spawn opsctl");
         if let Some(mut sin) = child.stdin.take() {
             if let Some(text) = &self.stdin {
@@ -200,8 +205,12 @@ impl Out {
 
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n--- stderr\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n--- stderr\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
