@@ -271,3 +271,18 @@ mod tests {
         assert_eq!(names.len(), Rule::ALL.len());
     }
 }
+
+/// `docs/lint-rules.md`, generated from the table above (a test keeps the file in sync).
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Lint rules\n\nEvery finding of `opsctl lint` carries one of these codes, a location \
+         (file:line:column), a one-line message and, where one exists, a suggestion. \
+         Errors fail `lint` (exit 1) and stop `run`/`plan` before anything starts (exit 2); \
+         warnings are reported and do not fail.\n\nThis file is generated from `src/rules.rs`; \
+         `opsctl lint --explain` prints the same.\n\n| Code | Rule | What it checks | Why it matters |\n|---|---|---|---|\n",
+    );
+    for r in Rule::ALL {
+        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", r.code(), r.name(), r.what(), r.why()));
+    }
+    out
+}

@@ -7,18 +7,9 @@ use crate::rules::Rule;
 
 pub fn lint(g: &Global, paths: &[std::path::PathBuf], explain: bool, format: LintFormat) -> i32 {
     if explain {
-        let mut text = String::new();
-        for r in Rule::ALL {
-            text.push_str(&format!(
-                "{} {}\n    {}\n    Why: {}\n",
-                r.code(),
-                r.name(),
-                r.what(),
-                r.why()
-            ));
-        }
-        return super::print_stdout(&text);
+        return super::print_stdout(&crate::rules::markdown());
     }
+
     // With explicit paths a broken config must not stop the lint of those files.
     let config = match crate::config::Config::load(g.config.as_deref()) {
         Ok(c) => c,
