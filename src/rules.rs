@@ -282,7 +282,13 @@ pub fn markdown() -> String {
          `opsctl lint --explain` prints the same.\n\n| Code | Rule | What it checks | Why it matters |\n|---|---|---|---|\n",
     );
     for r in Rule::ALL {
-        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", r.code(), r.name(), r.what(), r.why()));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            r.code(),
+            r.name(),
+            r.what(),
+            r.why()
+        ));
     }
     out
 }

@@ -82,11 +82,16 @@ fn show_renders_markdown() {
 
 #[test]
 fn lint_rule_docs_are_up_to_date() {
-    let committed = std::fs::read_to_string(repo().join("docs/lint-rules.md")).expect("docs/lint-rules.md");
+    let committed =
+        std::fs::read_to_string(repo().join("docs/lint-rules.md")).expect("docs/lint-rules.md");
     assert_eq!(
         committed,
         opsctl::rules::markdown(),
         "docs/lint-rules.md is stale: run `cargo run -- lint --explain > docs/lint-rules.md`"
     );
-    Cmd::new(&repo()).args(["lint", "--explain"]).run().code(0).stdout_has("| `X004` | `race` |");
+    Cmd::new(&repo())
+        .args(["lint", "--explain"])
+        .run()
+        .code(0)
+        .stdout_has("| `X004` | `race` |");
 }

@@ -798,3 +798,27 @@ fn ctrl_c_cancels_in_flight_steps_flushes_the_record_and_exits_130() {
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["status"], "cancelled");
 }
+
+#[test]
+fn an_expression_error_names_runbook_step_and_field() {
+    let server = TestServer::start_blocking(vec![
+        Route::new("GET", "/x").json(serde_json::json!({"items": []})),
+    ]);
+    let p = Project::new();
+    p.runbook(
+        "exprs",
+        &format!(
+            "name: exprs\ntitle: E\nsteps:\n  - id: probe\n    http: {{ url: \"{}/x\" }}\n    expect: [\"json.items[0].ready\"]\n",
+            server.url()
+        ),
+    );
+    let (out, steps) = run_json(&p, "exprs", &[]);
+    out.code(1);
+    assert_eq!(steps["probe"]["status"], "error");
+    let msg = steps["probe"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("expect of step `probe` in runbook `exprs`"),
+        "{msg}"
+    );
+    assert!(msg.contains("json.items[0].ready"), "{msg}");
+}

@@ -167,7 +167,13 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
                     StepStatus::Skipped,
                     format!("when `{}` is false", when.source().trim()),
                 ))),
-                Err(e) => Gate::Skip(Box::new(Outcome::error(format!("when: {}", e.message)))),
+                Err(e) => {
+                    let site = super::step::Site {
+                        runbook: &run.checked.runbook.name,
+                        step: &step.id,
+                    };
+                    Gate::Skip(Box::new(Outcome::error(site.err("when", &e.message))))
+                }
             }
         }
         None => {

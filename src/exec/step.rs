@@ -53,10 +53,14 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     let action = step.action.action;
     let path = run.path(i);
     let scope = Arc::new(run.scope.clone());
+    let site = Site {
+        runbook: &run.checked.runbook.name,
+        step: &step.id,
+    };
 
     let args = match step.action.args.render(&scope) {
         Ok(a) => a,
-        Err(e) => return Outcome::simple(StepStatus::Error, e.message),
+        Err(e) => return Outcome::error(site.err("arguments", &e.message)),
     };
     let description = action.describe(&args, &shared.env);
     let mutating = action.mutates(&args);
@@ -107,7 +111,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             }
             Decision::Unavailable(why) => return Outcome::simple(StepStatus::Skipped, why),
         }
-        return finish_attempt(step, &scope, Ok(outputs), action, 1);
+        return finish_attempt(&site, step, &scope, Ok(outputs), action, 1);
     }
 
     if mutating || step.confirm == Some(true) {
@@ -180,7 +184,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 o.attempts = attempt;
                 o
             }
-            Some(Ok(r)) => finish_attempt(step, &scope, r, action, attempt),
+            Some(Ok(r)) => finish_attempt(&site, step, &scope, r, action, attempt),
         };
         if outcome.status.succeeded() || attempt >= attempts {
             break outcome;
@@ -233,6 +237,7 @@ fn confirmation_event<'d>(
 /// Captures, then assertions: `fail_if`, `expect` (or the action's default), `warn_if`,
 /// `retry.until`.
 fn finish_attempt(
+    site: &Site<'_>,
     step: &Step,
     scope: &Arc<Scope>,
     result: Result<Map<String, Value>, ActionError>,
@@ -256,13 +261,13 @@ fn finish_attempt(
             }
             Err(e) => {
                 if capture_error.is_none() {
-                    capture_error = Some(format!("capture `{}`: {}", c.name, e.message));
+                    capture_error = Some(site.err(&format!("capture `{}`", c.name), &e.message));
                 }
             }
         }
     }
     let view = scope.with_outputs(crate::expr::from_json(&Value::Object(outputs.clone())));
-    let (mut status, mut message) = assess(step, &view, &outputs, action);
+    let (mut status, mut message) = assess(site, step, &view, &outputs, action);
     if status.succeeded() {
         if let Some(until) = step.retry.as_ref().and_then(|r| r.until.as_ref()) {
             match until.eval_bool(&view) {
@@ -277,7 +282,7 @@ fn finish_attempt(
                 }
                 Err(e) => {
                     status = StepStatus::Error;
-                    message = Some(format!("retry.until: {}", e.message));
+                    message = Some(site.err("retry.until", &e.message));
                 }
             }
         }
@@ -300,6 +305,7 @@ fn finish_attempt(
 }
 
 fn assess(
+    site: &Site<'_>,
     step: &Step,
     view: &Arc<Scope>,
     outputs: &Map<String, Value>,
@@ -318,7 +324,7 @@ fn assess(
                 );
             }
             Ok(false) => {}
-            Err(err) => return (StepStatus::Error, Some(format!("fail_if: {}", err.message))),
+            Err(err) => return (StepStatus::Error, Some(site.err("fail_if", &err.message))),
         }
     }
     match &step.expect {
@@ -337,7 +343,7 @@ fn assess(
                         );
                     }
                     Err(err) => {
-                        return (StepStatus::Error, Some(format!("expect: {}", err.message)));
+                        return (StepStatus::Error, Some(site.err("expect", &err.message)));
                     }
                 }
             }
@@ -361,7 +367,7 @@ fn assess(
                 );
             }
             Ok(false) => {}
-            Err(err) => return (StepStatus::Error, Some(format!("warn_if: {}", err.message))),
+            Err(err) => return (StepStatus::Error, Some(site.err("warn_if", &err.message))),
         }
     }
     (StepStatus::Ok, None)
@@ -413,6 +419,21 @@ fn compact(args: &Value) -> String {
         format!("{cut}...")
     } else {
         text
+    }
+}
+
+/// Where an expression sits, so its error names runbook, step and field.
+pub struct Site<'a> {
+    pub runbook: &'a str,
+    pub step: &'a str,
+}
+
+impl Site<'_> {
+    pub fn err(&self, field: &str, message: &str) -> String {
+        format!(
+            "{field} of step `{}` in runbook `{}`: {message}",
+            self.step, self.runbook
+        )
     }
 }
 
