@@ -258,20 +258,6 @@ impl Rule {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    #[test]
-    fn codes_and_names_are_unique() {
-        let codes: HashSet<_> = Rule::ALL.iter().map(|r| r.code()).collect();
-        let names: HashSet<_> = Rule::ALL.iter().map(|r| r.name()).collect();
-        assert_eq!(codes.len(), Rule::ALL.len());
-        assert_eq!(names.len(), Rule::ALL.len());
-    }
-}
-
 /// `docs/lint-rules.md`, generated from the table above (a test keeps the file in sync).
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -291,4 +277,18 @@ pub fn markdown() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_names_are_unique() {
+        let codes: HashSet<_> = Rule::ALL.iter().map(|r| r.code()).collect();
+        let names: HashSet<_> = Rule::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(codes.len(), Rule::ALL.len());
+        assert_eq!(names.len(), Rule::ALL.len());
+    }
 }
