@@ -21,9 +21,9 @@ pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 /// Deepest nesting accepted (a runbook needs about 8 levels).
 pub const MAX_DEPTH: usize = 48;
 /// Upper bound on parse events, including alias replays; caps alias-expansion bombs.
-pub const MAX_EVENTS: usize = 200_000;
+pub const MAX_EVENTS: usize = 60_000;
 /// Upper bound on nodes after alias expansion.
-pub const MAX_NODES: usize = 50_000;
+pub const MAX_NODES: usize = 30_000;
 
 /// A YAML value with the byte span it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -191,7 +191,7 @@ fn to_diagnostic(file: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnosti
             format!("document refused: {}", limits_message(&message)),
         )
         .at(file, span, "here")
-        .help("runbooks must stay small and shallow: at most 48 levels of nesting and 50000 nodes after alias expansion")
+        .help("runbooks must stay small and shallow: at most 48 levels of nesting and 30000 nodes after alias expansion")
     } else {
         let d = Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
             .at(file, span, "here");
