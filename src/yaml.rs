@@ -136,6 +136,32 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
             value: Value::Null,
         });
     }
+    // The parser recurses once per nesting level; on its own thread with a generous stack
+    // the depth limit, not the caller's stack size (2 MiB on test and tokio threads),
+    // decides what is refused.
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("yaml-parse".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                // Depth is also bounded by our own visitor, independent of the parser's accounting.
+                DEPTH.with(|d| d.set(0));
+                serde_saphyr::from_str_with_options::<Node>(text, parser_options())
+            })
+            .map(|handle| handle.join())
+    });
+    match parsed {
+        Ok(Ok(result)) => result.map_err(|e| to_diagnostic(file, &e)),
+        Ok(Err(_)) | Err(_) => Err(Diagnostic::error(
+            Rule::YamlLimits,
+            "document refused: the YAML parser could not process it",
+        )
+        .at(file, Span::at(0), "")),
+    }
+}
+
+/// Duplicate keys pass through (the loader reports them); budgets refuse bombs.
+fn parser_options() -> serde_saphyr::options::Options {
     let mut options = serde_saphyr::options::Options::default();
     options.duplicate_keys = serde_saphyr::options::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
@@ -150,11 +176,11 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     budget.max_aliases = 10_000;
     budget.max_recorded_anchor_events = MAX_EVENTS;
     options.budget = Some(budget);
-
-    // Depth is also bounded by our own visitor, independent of the parser's accounting.
-    DEPTH.with(|d| d.set(0));
-    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| to_diagnostic(file, &e))
+    options
 }
+
+/// Stack for the parser thread: ample for [`MAX_DEPTH`] levels in a debug build.
+const PARSER_STACK_BYTES: usize = 32 * 1024 * 1024;
 
 thread_local! {
     static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };

@@ -6,6 +6,8 @@ mod cli;
 mod dry_run;
 mod lint_rules;
 mod loader_fuzz;
+mod run_db;
 mod run_http;
 mod schema;
 mod shipped;
+mod targets;

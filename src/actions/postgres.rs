@@ -128,9 +128,16 @@ impl Action for Postgres {
             let target = a.target.as_deref().unwrap_or("default");
             let pool = cx.clients().postgres(target).await?;
             let started = Instant::now();
+            // A little under the step's timeout, so the server's own "canceling statement
+            // due to statement timeout" is what the step reports.
+            let statement_timeout = cx
+                .timeout()
+                .saturating_sub(std::time::Duration::from_millis(100))
+                .max(std::time::Duration::from_millis(1));
             let result = pool
-                .query(&a.query, &a.params, a.mutating, cx.timeout())
+                .query(&a.query, &a.params, a.mutating, statement_timeout)
                 .await?;
+
             let latency = latency_ms(started);
             let value = result
                 .rows

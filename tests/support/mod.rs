@@ -214,23 +214,14 @@ impl Out {
     }
 }
 
-/// The URL of a test service from the environment. Missing: the test fails, saying how
-/// to start the services (never a silent skip); `OPSCTL_TEST_SKIP_SERVICES=1` opts out
-/// explicitly on machines without them, and is refused under CI.
-pub fn service_url(var: &str) -> Option<String> {
+/// The URL of a test service from the environment. Missing, the test fails and says
+/// how to start the services: tests are never silently skipped.
+pub fn service_url(var: &str) -> String {
     match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            let opt_out = std::env::var("OPSCTL_TEST_SKIP_SERVICES").is_ok_and(|v| v == "1");
-            if opt_out && !ci {
-                eprintln!("skipping: {var} is not set and OPSCTL_TEST_SKIP_SERVICES=1");
-                return None;
-            }
-            panic!(
-                "{var} is not set: this test needs a real service. Run ./scripts/test.sh (it installs and starts \
-                 PostgreSQL and Redis and exports the URLs), or `. scripts/test-services.sh` before `cargo test`."
-            );
-        }
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set: this test needs a real service. Run ./scripts/test.sh (it installs and starts \
+             PostgreSQL and Redis and exports the URLs), or `. scripts/test-services.sh` before `cargo test`."
+        ),
     }
 }
