@@ -435,6 +435,11 @@ fn plan_runs_read_only_steps_and_sends_no_mutation() {
     let steps = steps_by_id(&doc);
     assert_eq!(steps["check"]["status"], "ok");
     assert_eq!(steps["restart"]["plan"]["would_run"], true);
+    assert_eq!(
+        steps["verify"]["plan"]["would_run"], true,
+        "what follows a planned mutation is described, not executed"
+    );
+
     assert_eq!(steps["restart"]["plan"]["args"]["json"]["reason"], "opsctl");
     assert_eq!(
         server.hits("GET", "/state"),
@@ -445,7 +450,8 @@ fn plan_runs_read_only_steps_and_sends_no_mutation() {
     let human = p.opsctl().args(["plan", "fix"]).run();
     human
         .code(0)
-        .stdout_has("Mutations that would run")
+        .stdout_has("Not executed by the plan")
+        .stdout_has("would run")
         .stdout_has("POST");
     assert_eq!(server.hits("POST", "/restart"), 0);
 }
@@ -821,4 +827,56 @@ fn an_expression_error_names_runbook_step_and_field() {
         "{msg}"
     );
     assert!(msg.contains("json.items[0].ready"), "{msg}");
+}
+
+#[test]
+fn plan_reports_every_mutation_with_its_verdict() {
+    let server = TestServer::start_blocking(vec![
+        Route::new("GET", "/pods").json(serde_json::json!({"crashlooping": 0})),
+        Route::new("POST", "/restart"),
+        Route::new("POST", "/page"),
+    ]);
+    let url = server.url();
+    let p = Project::new();
+    p.runbook(
+        "branches",
+        &format!(
+            r#"name: branches
+title: B
+steps:
+  - id: pods
+    http: {{ url: "{url}/pods" }}
+  - id: restart
+    needs: [pods]
+    when: steps.pods.outputs.json.crashlooping > 0
+    http: {{ url: "{url}/restart", method: POST }}
+  - id: decide
+    needs: [pods]
+    manual: {{ instructions: "Page the database team?" }}
+  - id: page
+    needs: [decide]
+    http: {{ url: "{url}/page", method: POST }}
+"#
+        ),
+    );
+    let out = p
+        .opsctl()
+        .args(["plan", "branches", "--format", "json"])
+        .run();
+    out.code(0);
+    let steps = steps_by_id(&out.json());
+    assert_eq!(steps["pods"]["status"], "ok");
+    assert_eq!(
+        steps["restart"]["plan"]["would_run"], false,
+        "its when is false"
+    );
+    assert_eq!(steps["decide"]["plan"]["would_run"], true);
+    assert_eq!(
+        steps["page"]["plan"]["would_run"], true,
+        "a mutation after a manual step is still previewed"
+    );
+    assert_eq!(
+        server.hits("POST", "/restart") + server.hits("POST", "/page"),
+        0
+    );
 }

@@ -62,8 +62,11 @@ pub fn show(g: &Global, name: &str) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The environment only sharpens descriptions (namespaces, URLs); without one, the
+    // runbook is still shown.
+    let env = config.select_env(g.env.as_deref()).unwrap_or_default();
     match super::load_runbook(g, &config, name) {
-        Ok((_, checked)) => super::print_stdout(&report::markdown::render(&checked)),
+        Ok((_, checked)) => super::print_stdout(&report::markdown::render(&checked, &env)),
         Err(code) => code,
     }
 }

@@ -162,6 +162,10 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let selected = match select(g, &p.checked, opts) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let run_id = crate::exec::new_run_id();
     let nested = &p.nested;
     let doc = report::dry_run::build(
@@ -170,8 +174,10 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         &p.env,
         &run_id,
         &|name| nested.get(name).is_some_and(|c| mutates_deep(c, nested, 0)),
+        selected.as_deref(),
         &p.redactor,
     );
+
     let text = match opts.format {
         RunFormat::Json => serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
         RunFormat::Human => report::dry_run::render_human(

@@ -82,6 +82,8 @@ pub struct RunCtx {
     pub depth: usize,
     /// For skipped steps, the root step that caused the skip.
     pub causes: Vec<std::sync::OnceLock<String>>,
+    /// Steps a plan described instead of executing.
+    planned: Vec<AtomicBool>,
 }
 
 impl RunCtx {
@@ -117,7 +119,16 @@ impl RunCtx {
             selected: selected.unwrap_or_else(|| vec![true; n]),
             depth,
             causes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            planned: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
+    }
+
+    pub fn mark_planned(&self, i: usize) {
+        self.planned[i].store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_planned(&self, i: usize) -> bool {
+        self.planned[i].load(Ordering::SeqCst)
     }
 
     pub fn path(&self, i: usize) -> String {

@@ -69,7 +69,9 @@ impl RunStatus {
 /// A mutating step that `plan` did not execute: would it run, and with what.
 #[derive(Clone, Debug, Serialize)]
 pub struct Planned {
-    pub would_run: bool,
+    /// `true`/`false`, or `null` when it depends on a `when` that reads results the
+    /// plan does not produce.
+    pub would_run: Option<bool>,
     pub reason: String,
     pub description: String,
     pub args: Value,

@@ -9,10 +9,11 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::context::Mode;
 use super::context::{NestedResult, RunCtx, StepContext};
 use super::events::{Event, RunStatus, StepStatus, now};
 use super::state::StepResult;
-use super::step::{Outcome, elapsed_ms, run_step};
+use super::step::{Outcome, changes_something, elapsed_ms, planned, run_step};
 use crate::actions::ActionError;
 
 /// Deepest nesting of `runbook` steps (lint rejects loops; this bounds the rest).
@@ -158,42 +159,60 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
     }
     let step = &run.checked.runbook.steps[i];
     let graph = &run.checked.graph;
-    match &step.when {
+    let plan = run.shared.mode == Mode::Plan;
+    // In a plan, what comes after a step that was not executed is not executed either:
+    // it would act on a state the plan never produced. It is described instead.
+    if plan {
+        if let Some(&j) = graph.needs[i].iter().find(|&&j| run.is_planned(j)) {
+            let would_run = step.when.is_none().then_some(true);
+            let reason = format!(
+                "runs after `{}`, which the plan does not execute",
+                graph.ids[j]
+            );
+            return Gate::Skip(Box::new(planned(run, i, would_run, reason)));
+        }
+    }
+    let skip = match &step.when {
         Some(when) => {
             let scope = Arc::new(run.scope.clone());
             match when.eval_bool(&scope) {
-                Ok(true) => Gate::Run,
-                Ok(false) => Gate::Skip(Box::new(Outcome::simple(
+                Ok(true) => return Gate::Run,
+                Ok(false) => Outcome::simple(
                     StepStatus::Skipped,
                     format!("when `{}` is false", when.source().trim()),
-                ))),
+                ),
                 Err(e) => {
                     let site = super::step::Site {
                         runbook: &run.checked.runbook.name,
                         step: &step.id,
                     };
-                    Gate::Skip(Box::new(Outcome::error(site.err("when", &e.message))))
+                    return Gate::Skip(Box::new(Outcome::error(site.err("when", &e.message))));
                 }
             }
         }
         None => {
-            for &j in &graph.needs[i] {
-                let Some(result) = run.state.get(j) else {
-                    continue;
-                };
-                if !result.status.succeeded() {
-                    let need = &graph.ids[j];
-                    let mut o = Outcome::simple(
-                        StepStatus::Skipped,
-                        format!("needs `{need}`, which ended {}", result.status.as_str()),
-                    );
-                    o.cause = Some(run.state_cause(j));
-                    return Gate::Skip(Box::new(o));
-                }
-            }
-            Gate::Run
+            let failed = graph.needs[i]
+                .iter()
+                .copied()
+                .find(|&j| run.state.get(j).is_some_and(|r| !r.status.succeeded()));
+            let Some(j) = failed else { return Gate::Run };
+            let status = run.state.status(j).map_or("?", StepStatus::as_str);
+            let mut o = Outcome::simple(
+                StepStatus::Skipped,
+                format!("needs `{}`, which ended {status}", graph.ids[j]),
+            );
+            o.cause = Some(run.state_cause(j));
+            o
         }
+    };
+    // A plan reports every mutation, including those that would not run, and why.
+    if plan && changes_something(run, i) {
+        let reason = skip.message.clone().unwrap_or_default();
+        let mut o = planned(run, i, Some(false), reason);
+        o.cause = skip.cause;
+        return Gate::Skip(Box::new(o));
     }
+    Gate::Skip(Box::new(skip))
 }
 
 impl RunCtx {
@@ -222,6 +241,9 @@ fn finish(
     *any_failed |= outcome.status.failed();
     if let Some(cause) = &outcome.cause {
         let _ = run.causes[i].set(cause.clone());
+    }
+    if outcome.plan.is_some() {
+        run.mark_planned(i);
     }
     let result = StepResult::new(
         outcome.status,

@@ -67,21 +67,8 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     let is_manual = action.spec().name == "manual";
 
     if shared.mode == Mode::Plan && (mutating || is_manual) {
-        let mut o = Outcome::simple(
-            StepStatus::Skipped,
-            if is_manual {
-                "plan: manual step not asked"
-            } else {
-                "plan: mutation not executed"
-            },
-        );
-        o.plan = Some(Planned {
-            would_run: true,
-            reason: "its needs succeeded and its `when` (if any) holds".to_string(),
-            description,
-            args,
-        });
-        return o;
+        let reason = "its needs succeeded and its `when` (if any) holds".to_string();
+        return plan_outcome(is_manual, Some(true), reason, description, args);
     }
 
     if is_manual {
@@ -420,6 +407,55 @@ fn compact(args: &Value) -> String {
     } else {
         text
     }
+}
+
+/// Whether step `i` changes something or needs a person (judged on its arguments
+/// resolved as far as they can be).
+pub fn changes_something(run: &RunCtx, i: usize) -> bool {
+    let step = &run.checked.runbook.steps[i];
+    let action = step.action.action;
+    action.spec().name == "manual" || action.mutates(&resolved_or_partial(run, i))
+}
+
+fn resolved_or_partial(run: &RunCtx, i: usize) -> Value {
+    let step = &run.checked.runbook.steps[i];
+    let scope = Arc::new(run.scope.clone());
+    step.action.args.render(&scope).unwrap_or_else(|_| {
+        step.action
+            .args
+            .render_partial(&scope, &["params", "vars", "run"])
+    })
+}
+
+/// A plan's description of step `i`, which it does not execute.
+pub fn planned(run: &RunCtx, i: usize, would_run: Option<bool>, reason: String) -> Outcome {
+    let step = &run.checked.runbook.steps[i];
+    let args = resolved_or_partial(run, i);
+    let description = step.action.action.describe(&args, &run.shared.env);
+    let is_manual = step.action.action.spec().name == "manual";
+    plan_outcome(is_manual, would_run, reason, description, args)
+}
+
+fn plan_outcome(
+    is_manual: bool,
+    would_run: Option<bool>,
+    reason: String,
+    description: String,
+    args: Value,
+) -> Outcome {
+    let message = match (would_run, is_manual) {
+        (Some(false), _) => format!("plan: would not run: {reason}"),
+        (_, true) => "plan: manual step not asked".to_string(),
+        _ => "plan: not executed".to_string(),
+    };
+    let mut o = Outcome::simple(StepStatus::Skipped, message);
+    o.plan = Some(Planned {
+        would_run,
+        reason,
+        description,
+        args,
+    });
+    o
 }
 
 /// Where an expression sits, so its error names runbook, step and field.

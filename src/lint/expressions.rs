@@ -1,6 +1,7 @@
 //! Expression rules: every name an expression reads must exist and be readable without
 //! a race (X002–X007).
 
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::expr::{self, CallKind, Expr, Ref, Seg};
 use crate::graph::StepGraph;
@@ -12,7 +13,26 @@ const RUN_FIELDS: &[&str] = &["id", "user", "env", "dry_run"];
 const ROOTS: &[&str] = &["params", "vars", "steps", "run"];
 const STEP_FIELDS: &[&str] = &["status", "outputs"];
 
-pub fn check(runbook: &Runbook, graph: &StepGraph, broken: &[String], diags: &mut Diagnostics) {
+pub fn check(
+    runbook: &Runbook,
+    graph: &StepGraph,
+    broken: &[String],
+    config: Option<&Config>,
+    diags: &mut Diagnostics,
+) {
+    // `vars.X` is checked only against a real config with environments.
+    let vars: Option<Vec<&str>> = config
+        .filter(|c| c.file.is_some() && !c.envs.is_empty())
+        .map(|c| {
+            let mut names: Vec<&str> = c
+                .envs
+                .values()
+                .flat_map(|e| e.vars.keys().map(String::as_str))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        });
     for (i, step) in runbook.steps.iter().enumerate() {
         for (field, e) in step.expressions() {
             let cx = ExprCx {
@@ -23,6 +43,7 @@ pub fn check(runbook: &Runbook, graph: &StepGraph, broken: &[String], diags: &mu
                 index: i,
                 field,
                 expr: e,
+                vars: vars.as_deref(),
             };
             for r in e.refs() {
                 cx.check_ref(r, diags);
@@ -40,6 +61,7 @@ struct ExprCx<'a> {
     index: usize,
     field: Field,
     expr: &'a Expr,
+    vars: Option<&'a [&'a str]>,
 }
 
 /// Output names of a step: its action's plus its captures.
@@ -105,7 +127,28 @@ impl ExprCx<'_> {
                     }
                 }
             }
-            "vars" => {}
+            "vars" => {
+                let (Some(known), Some(name)) = (self.vars, r.name_at(0)) else {
+                    return;
+                };
+                if !known.contains(&name) {
+                    let help = suggest::help(name, known.iter().copied()).unwrap_or_else(|| {
+                        "define it under `vars:` of the environments in opsctl.yaml".to_string()
+                    });
+                    diags.push(
+                        self.diag(
+                            Rule::UnknownName,
+                            format!(
+                                "`vars.{name}` is not defined in any environment of the config"
+                            ),
+                            r,
+                            "unknown var",
+                        )
+                        .help(help),
+                    );
+                }
+            }
+
             "steps" => self.check_step_ref(r, diags),
             "outputs" if self.field.sees_outputs() => {
                 if let Some(name) = r.name_at(0) {

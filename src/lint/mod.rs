@@ -33,7 +33,7 @@ pub fn check_runbook(
     diags: &mut Diagnostics,
 ) -> StepGraph {
     let graph = graph_checks::check(runbook, broken, diags);
-    expressions::check(runbook, &graph, broken, diags);
+    expressions::check(runbook, &graph, broken, config, diags);
     check_step_settings(runbook, library, config, diags);
     graph
 }

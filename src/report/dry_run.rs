@@ -23,6 +23,7 @@ pub fn build(
     env: &EnvConfig,
     run_id: &str,
     nested_mutates: &dyn Fn(&str) -> bool,
+    selected: Option<&[bool]>,
     redactor: &Redactor,
 ) -> Value {
     let rb = &checked.runbook;
@@ -36,9 +37,16 @@ pub fn build(
     ));
     let mut waves = Vec::new();
     let mut mutating_steps = Vec::new();
-    for (w, wave) in checked.graph.waves().iter().enumerate() {
+    let waves_of_selected = checked.graph.waves().into_iter().filter_map(|wave| {
+        let kept: Vec<usize> = wave
+            .into_iter()
+            .filter(|&i| selected.is_none_or(|s| s[i]))
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    });
+    for (w, wave) in waves_of_selected.enumerate() {
         let mut steps = Vec::new();
-        for &i in wave {
+        for &i in &wave {
             let step = &rb.steps[i];
             let action = step.action.action;
             let mut args = step.action.args.render_partial(&scope, KNOWN);
@@ -211,13 +219,26 @@ pub fn render_human(doc: &Value, p: Painter) -> String {
         }
     }
     let mutating = doc["mutating_steps"].as_array().map_or(0, Vec::len);
-    out.push_str(&format!(
-        "\n{} waves, {} steps, {mutating} mutating.\n",
-        doc["waves"].as_array().map_or(0, Vec::len),
-        doc["waves"].as_array().map_or(0, |w| w
-            .iter()
+    let waves = doc["waves"].as_array().map_or(0, Vec::len);
+    let steps: usize = doc["waves"].as_array().map_or(0, |w| {
+        w.iter()
             .map(|x| x["steps"].as_array().map_or(0, Vec::len))
-            .sum::<usize>()),
+            .sum()
+    });
+    out.push_str(&format!(
+        "\n{} {}, {} {}, {mutating} mutating.\n",
+        waves,
+        plural(waves, "wave"),
+        steps,
+        plural(steps, "step")
     ));
     out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
 }

@@ -183,14 +183,35 @@ impl HumanReporter {
         let planned: Vec<&Finished> = self.finished.iter().filter(|f| f.plan.is_some()).collect();
         if !planned.is_empty() {
             out.push(String::new());
-            out.push(p.bold("Mutations that would run (not executed):"));
+            out.push(
+                p.bold("Not executed by the plan (mutations, manual steps and what follows them):"),
+            );
             for f in planned {
                 if let Some(plan) = &f.plan {
-                    out.push(format!("  → {} — {}", p.bold(&f.path), plan.description));
-                    out.push(format!("      {}", p.dim(&format!("args: {}", plan.args))));
+                    let verdict = match plan.would_run {
+                        Some(true) => {
+                            p.paint(anstyle::AnsiColor::Yellow.on_default().bold(), "would run")
+                        }
+                        Some(false) => p.dim("would not run"),
+                        None => p.paint(
+                            anstyle::AnsiColor::Yellow.on_default(),
+                            "depends on its `when`",
+                        ),
+                    };
+                    out.push(format!(
+                        "  → {} {verdict} — {}",
+                        p.bold(&f.path),
+                        plan.description
+                    ));
+                    out.push(format!("      {}", p.dim(&plan.reason)));
+                    out.push(format!(
+                        "      {}",
+                        p.dim(&format!("args: {}", clip(&plan.args.to_string(), 200)))
+                    ));
                 }
             }
         }
+
         if let Some(r) = &self.record {
             out.push(p.dim(&format!("Record: {r}")));
         }
@@ -198,6 +219,14 @@ impl HumanReporter {
             self.line(l);
         }
     }
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
 }
 
 /// A few scalar outputs for an ok line: `status=200 latency_ms=12`.

@@ -4,7 +4,7 @@
 use crate::library::Checked;
 use crate::model::duration::format_duration;
 
-pub fn render(checked: &Checked) -> String {
+pub fn render(checked: &Checked, env: &crate::config::EnvConfig) -> String {
     let rb = &checked.runbook;
     let mut out = format!("# {} — {}\n\n", rb.name, rb.title);
     let mut facts = Vec::new();
@@ -60,8 +60,25 @@ pub fn render(checked: &Checked) -> String {
         out.push_str(&format!(
             "- **Action:** `{}` — {}\n",
             action.spec().name,
-            action.describe(&args, &crate::config::EnvConfig::default())
+            action.describe(&args, env)
         ));
+        if action.spec().name == "manual" {
+            let text = args
+                .get("instructions")
+                .map(crate::expr::text_of)
+                .unwrap_or_default();
+            out.push_str("- **Instructions:**\n\n");
+            for line in text.trim_end().lines() {
+                out.push_str(&format!("  > {line}\n"));
+            }
+            out.push('\n');
+        } else {
+            let pretty = serde_json::to_string(&args).unwrap_or_default();
+            out.push_str(&format!(
+                "- **Arguments:** `{}`\n",
+                pretty.replace('`', "'")
+            ));
+        }
         if !step.needs.is_empty() {
             let needs: Vec<String> = step.needs.iter().map(|(n, _)| format!("`{n}`")).collect();
             out.push_str(&format!("- **Needs:** {}\n", needs.join(", ")));
@@ -73,6 +90,14 @@ pub fn render(checked: &Checked) -> String {
             out.push_str("- **Mutates:** asks for confirmation before running\n");
         } else if action.spec().name == "manual" {
             out.push_str("- **Manual:** waits for a person to confirm\n");
+        }
+        if !step.capture.is_empty() {
+            let items: Vec<String> = step
+                .capture
+                .iter()
+                .map(|c| format!("`{}` = `{}`", c.name, c.expr.source().trim()))
+                .collect();
+            out.push_str(&format!("- **Captures:** {}\n", items.join(", ")));
         }
         if let Some(list) = &step.expect {
             let items: Vec<String> = list
