@@ -99,21 +99,7 @@ impl Action for Exec {
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
-        if let Some(arg) = args.get("command") {
-            if arg
-                .value
-                .literal()
-                .and_then(|v| v.as_array().map(Vec::is_empty))
-                == Some(true)
-            {
-                cx.error(
-                    crate::rules::Rule::InvalidArgument,
-                    "`command` of `exec` is empty",
-                    arg.value.span(),
-                    "needs at least the program",
-                );
-            }
-        }
+        super::spec::check_not_empty(&SPEC, args, "command", cx);
     }
 
     fn mutates(&self, args: &Value) -> bool {

@@ -171,6 +171,61 @@ pub fn url_of(args: &Value, env: &EnvConfig, default_path: &str) -> String {
     join_url(&base, path)
 }
 
+/// Where an HTTP-family step sends its request: the shared client to use, the full URL,
+/// and the configured target whose auth and headers go with it.
+pub struct Endpoint {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub target: Option<std::sync::Arc<crate::targets::ResolvedHttpTarget>>,
+}
+
+impl Endpoint {
+    /// `url`, or the target's base URL joined with `path` (else `default_path`);
+    /// `insecure` swaps in the client that skips certificate checks.
+    pub fn resolve(
+        cx: &StepContext,
+        action: &str,
+        url: Option<&str>,
+        target: Option<&str>,
+        path: Option<&str>,
+        default_path: &str,
+        insecure: bool,
+    ) -> Result<Endpoint, ActionError> {
+        match (url, target) {
+            (Some(url), _) => Ok(Endpoint {
+                client: cx.clients().http(insecure)?,
+                url: url.to_string(),
+                target: None,
+            }),
+            (None, Some(name)) => {
+                let t = cx.clients().http_target(name)?;
+                let client = if insecure {
+                    cx.clients().http(true)?
+                } else {
+                    t.client.clone()
+                };
+                Ok(Endpoint {
+                    client,
+                    url: join_url(&t.base_url, path.unwrap_or(default_path)),
+                    target: Some(t),
+                })
+            }
+            (None, None) => Err(ActionError::InvalidArgs(format!(
+                "{action}: needs `url` or `target`"
+            ))),
+        }
+    }
+
+    /// A request with the target's auth and headers.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let req = self.client.request(method, url);
+        match &self.target {
+            Some(t) => t.apply(req),
+            None => req,
+        }
+    }
+}
+
 pub fn join_url(base: &str, path: &str) -> String {
     if path.is_empty() {
         return base.to_string();
@@ -217,24 +272,16 @@ impl Action for Http {
             let method = reqwest::Method::from_bytes(method_name.as_bytes()).map_err(|_| {
                 ActionError::InvalidArgs(format!("http: invalid method `{method_name}`"))
             })?;
-            let (client, mut url) = match (&a.url, &a.target) {
-                (Some(url), _) => (cx.clients().http(a.insecure)?, url.clone()),
-                (None, Some(target)) => {
-                    let t = cx.clients().http_target(target)?;
-                    let url = join_url(&t.base_url, a.path.as_deref().unwrap_or("/"));
-                    let client = if a.insecure {
-                        cx.clients().http(true)?
-                    } else {
-                        t.client.clone()
-                    };
-                    (client, url)
-                }
-                (None, None) => {
-                    return Err(ActionError::InvalidArgs(
-                        "http: needs `url` or `target`".into(),
-                    ));
-                }
-            };
+            let endpoint = Endpoint::resolve(
+                cx,
+                "http",
+                a.url.as_deref(),
+                a.target.as_deref(),
+                a.path.as_deref(),
+                "/",
+                a.insecure,
+            )?;
+            let mut url = endpoint.url.clone();
             if !a.query.is_empty() {
                 let mut parsed = reqwest::Url::parse(&url).map_err(|e| {
                     ActionError::InvalidArgs(format!("http: `{url}` is not a valid URL: {e}"))
@@ -246,10 +293,7 @@ impl Action for Http {
                 }
                 url = parsed.to_string();
             }
-            let mut req = client.request(method.clone(), &url);
-            if let Some(target) = &a.target {
-                req = cx.clients().http_target(target)?.apply(req);
-            }
+            let mut req = endpoint.request(method.clone(), &url);
             for (k, v) in &a.headers {
                 let v = crate::expr::text_of(v);
                 if crate::redact::is_credential_header(k) {

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{join_url, url_of};
+use super::http::{Endpoint, url_of};
 use super::spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
 use super::{Action, ActionError, Outputs, arg_str, latency_ms, parse_args};
 use crate::config::EnvConfig;
@@ -154,25 +154,19 @@ impl Action for Metrics {
             let how: Aggregate = a.aggregate.as_deref().unwrap_or("sum").parse().map_err(
                 |e: prometheus::UnknownAggregate| ActionError::InvalidArgs(e.to_string()),
             )?;
-            let (client, url, target) = match (&a.url, &a.target) {
-                (Some(url), _) => (cx.clients().http(a.insecure)?, url.clone(), None),
-                (None, Some(name)) => {
-                    let t = cx.clients().http_target(name)?;
-                    let url = join_url(&t.base_url, a.path.as_deref().unwrap_or("/metrics"));
-                    (t.client.clone(), url, Some(t))
-                }
-                (None, None) => {
-                    return Err(ActionError::InvalidArgs(
-                        "metrics: needs `url` or `target`".into(),
-                    ));
-                }
-            };
-            let mut req = client
-                .get(&url)
+            let endpoint = Endpoint::resolve(
+                cx,
+                "metrics",
+                a.url.as_deref(),
+                a.target.as_deref(),
+                a.path.as_deref(),
+                "/metrics",
+                a.insecure,
+            )?;
+            let url = endpoint.url.clone();
+            let req = endpoint
+                .request(reqwest::Method::GET, &url)
                 .header("accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1");
-            if let Some(t) = &target {
-                req = t.apply(req);
-            }
             let started = Instant::now();
             let resp = req.send().await.map_err(|e| {
                 ActionError::Unreachable(format!(

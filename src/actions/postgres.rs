@@ -83,21 +83,7 @@ impl Action for Postgres {
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
-        if let Some(arg) = args.get("query") {
-            if arg
-                .value
-                .literal()
-                .and_then(|v| v.as_str().map(|s| s.trim().is_empty()))
-                == Some(true)
-            {
-                cx.error(
-                    crate::rules::Rule::InvalidArgument,
-                    "`query` of `postgres` is empty",
-                    arg.value.span(),
-                    "empty query",
-                );
-            }
-        }
+        super::spec::check_not_empty(&SPEC, args, "query", cx);
     }
 
     fn mutates(&self, args: &Value) -> bool {

@@ -184,6 +184,24 @@ pub fn check_args(spec: &ActionSpec, args: &Args, cx: &mut Cx<'_>) {
     }
 }
 
+/// A literal empty string or list where the action needs something (`command: []`).
+pub fn check_not_empty(spec: &ActionSpec, args: &Args, key: &str, cx: &mut Cx<'_>) {
+    let Some(arg) = args.get(key) else { return };
+    let empty = match arg.value.literal() {
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        _ => false,
+    };
+    if empty {
+        cx.error(
+            Rule::InvalidArgument,
+            format!("`{key}` of `{}` is empty", spec.name),
+            arg.value.span(),
+            "empty",
+        );
+    }
+}
+
 fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut Cx<'_>) {
     // Expressions are typed at run time; a string with `${{ }}` fits anywhere.
     if value.is_template() {

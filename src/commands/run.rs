@@ -26,6 +26,8 @@ struct Prepared {
     params: serde_json::Map<String, serde_json::Value>,
     nested: HashMap<String, Arc<Checked>>,
     redactor: Redactor,
+    /// Steps taking part (`--only`, `--tags`); `None`: all.
+    selected: Option<Vec<bool>>,
 }
 
 fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared, i32> {
@@ -71,12 +73,14 @@ fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared
         &mut path,
         &redactor,
     )?;
+    let selected = select(g, &checked, opts)?;
     Ok(Prepared {
         env,
         checked: Arc::new(checked),
         params,
         nested,
         redactor,
+        selected,
     })
 }
 
@@ -162,10 +166,6 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let selected = match select(g, &p.checked, opts) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
     let run_id = crate::exec::new_run_id();
     let nested = &p.nested;
     let doc = report::dry_run::build(
@@ -174,7 +174,7 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         &p.env,
         &run_id,
         &|name| nested.get(name).is_some_and(|c| mutates_deep(c, nested, 0)),
-        selected.as_deref(),
+        p.selected.as_deref(),
         &p.redactor,
     );
 
@@ -235,10 +235,6 @@ fn select(g: &Global, checked: &Checked, opts: &RunOptions) -> Result<Option<Vec
 pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
     let p = match prepare(g, opts, false) {
         Ok(p) => p,
-        Err(code) => return code,
-    };
-    let selected = match select(g, &p.checked, opts) {
-        Ok(s) => s,
         Err(code) => return code,
     };
     let run_id = crate::exec::new_run_id();
@@ -322,7 +318,7 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
         p.checked,
         p.params,
         String::new(),
-        selected,
+        p.selected,
         0,
     ));
     let outcome = runtime.block_on(async move {

@@ -72,6 +72,14 @@ impl Cx<'_> {
         }
     }
 
+    /// A list of strings without their spans (tags).
+    pub fn strings(&mut self, node: &Node, what: &str) -> Vec<String> {
+        self.string_list(node, what)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    }
+
     /// A list of strings; a single string is accepted as a list of one.
     pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<(String, Span)> {
         match &node.value {

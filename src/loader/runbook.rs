@@ -130,12 +130,7 @@ pub fn load_runbook(
     });
     let tags = top
         .take("tags")
-        .map(|n| {
-            cx.string_list(n, "tags")
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect()
-        })
+        .map(|n| cx.strings(n, "tags"))
         .unwrap_or_default();
     let params = top
         .take("params")
@@ -322,12 +317,7 @@ fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<S
     let when = f.take("when").and_then(|n| bare_expr(cx, n, "when"));
     let tags = f
         .take("tags")
-        .map(|n| {
-            cx.string_list(n, "tags")
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect()
-        })
+        .map(|n| cx.strings(n, "tags"))
         .unwrap_or_default();
     let timeout = f
         .take("timeout")
