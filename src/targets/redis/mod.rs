@@ -1,0 +1,284 @@
+//! Redis targets: a bounded pool of connections per target and one-command execution, with commands the server does not flag read-only refused unless `mutating`.
+//!
+//! # Pool
+//! A [`Semaphore`] of `size` permits plus a `Vec` of idle connections, as for Postgres: a call
+//! takes a permit (waiting if all are busy), reuses an idle connection or opens one, and holds
+//! it alone for that one command, so at most `size` connections are open to the target and at
+//! most `size` commands are in flight. The connections are the `redis` crate's
+//! `MultiplexedConnection`s, used one command at a time. A connection goes back to the idle list
+//! only after a complete reply; a call dropped mid-command (step timeout, Ctrl-C) closes its
+//! connection, which also ends a blocking command (`BLPOP`) on the server.
+//!
+//! Each new connection authenticates itself (`AUTH [user] pass`, or `HELLO 3 AUTH user pass`
+//! for `?protocol=resp3`), selects the URL's database and names itself `opsctl`
+//! (`CLIENT SETNAME`, in one pipelined round trip). Doing the `AUTH` here rather than in the
+//! crate keeps the server's own words on failure (`WRONGPASS ...`, `NOAUTH ...`).
+//!
+//! # Read-only enforcement
+//! Without `mutating`, the command is checked BEFORE it is sent, with the server's own command
+//! table: `COMMAND INFO <name>`, asked once per distinct command name per pool and cached (the
+//! reply includes every subcommand's entry on Redis 7). A command passes when its flags (for a
+//! container command such as `CONFIG`, `CLIENT`, `XINFO`, the flags of `config|get` etc.) do not
+//! include `write` and either include `readonly` or name a known read-only introspection
+//! command that the server leaves unflagged because it touches no keys: `PING`, `ECHO`, `INFO`,
+//! `TIME`, `LASTSAVE`, `ROLE`, `CONFIG GET`, `CLIENT LIST/INFO/GETNAME/ID`, `SLOWLOG GET/LEN`,
+//! `MEMORY STATS/DOCTOR/MALLOC-STATS`, `LATENCY LATEST/HISTORY/DOCTOR/GRAPH/HISTOGRAM`,
+//! `COMMAND INFO/COUNT/LIST/DOCS/GETKEYS`, `ACL WHOAMI/CAT/USERS`, `SCRIPT EXISTS`,
+//! `FUNCTION LIST/STATS`, `PUBSUB CHANNELS/NUMSUB/NUMPAT/...`, `CLUSTER INFO/NODES/SLOTS/...`,
+//! `MODULE LIST` and the `HELP` subcommands (see [`READ_ONLY_UNFLAGGED`]). The server cannot tell
+//! `CONFIG GET` from `CONFIG SET` by flags (both are `admin noscript loading stale`), hence the
+//! list. Everything else is refused: unknown commands (nil `COMMAND INFO` reply), unknown
+//! subcommands, `EVAL`/`EVALSHA`/`FCALL` (use `EVAL_RO`/`FCALL_RO`, which the server flags
+//! read-only and enforces), admin commands. On servers without subcommand entries (Redis 6) a
+//! listed `name|sub` is judged by the container's flags plus the list.
+//!
+//! Commands that change a pooled connection's state (`SUBSCRIBE` and friends, `MONITOR`,
+//! `MULTI`/`EXEC`/`WATCH`, `SELECT`, `AUTH`, `HELLO`, `RESET`, `QUIT`, `CLIENT REPLY/TRACKING/
+//! SETNAME/CACHING`) are [`ActionError::Unsupported`], `mutating` or not.
+//!
+//! A read-only command (and the `COMMAND INFO` lookup) that fails on a reused idle connection
+//! because that connection had died (server restart, idle timeout) is retried once on a new
+//! connection; a command sent with `mutating: true` never is (it may have reached the server).
+//!
+//! # Replies → JSON
+//! Bulk and simple strings → string (a bulk string that is not UTF-8 → `"base64:<standard
+//! base64>"`); `OK` → `"OK"`; integers → integer; nil → null; arrays and sets → arrays; RESP3 maps
+//! → objects (non-string keys as their compact JSON text); doubles → numbers (`"NaN"`,
+//! `"Infinity"`, `"-Infinity"`); booleans → bool; verbatim strings → their text; big numbers → a
+//! string of digits; an error nested inside a reply → `{"error": "CODE message"}`. RESP2 replies
+//! to `HGETALL`/`CONFIG GET` are flat `[field, value, ...]` arrays (use `?protocol=resp3` for
+//! objects). `INFO` stays one string.
+//!
+//! # Errors
+//! All messages name the target and pass through the run's [`Redactor`]: an error reply is
+//! `Failed("redis cache: WRONGTYPE Operation against a key holding the wrong kind of value")`;
+//! `WRONGPASS`/`NOAUTH` → `Auth`; refused connections, DNS and TLS failures and connections lost
+//! → `Unreachable`; a bad URL or CA file → `Config`.
+//!
+//! # TLS
+//! `rediss://` uses rustls with the system roots; a target CA file is added to them (the crate
+//! builds the rustls config with the process's default crypto provider).
+
+mod connect;
+mod errors;
+mod flags;
+mod reply;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use redis::aio::MultiplexedConnection;
+use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo};
+use serde_json::Value;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::actions::ActionError;
+use crate::redact::Redactor;
+
+use connect::{Handshake, root_bundle};
+use errors::{is_connection_lost, redis_error_text};
+pub use flags::READ_ONLY_UNFLAGGED;
+use flags::{CONNECTION_STATE, InfoCell, display_name};
+use reply::to_json;
+
+/// A bounded pool of connections to one Redis target.
+pub struct RedisPool {
+    name: String,
+    client: redis::Client,
+    address: String,
+    handshake: Handshake,
+    permits: Semaphore,
+    idle: Mutex<Vec<MultiplexedConnection>>,
+    commands: Mutex<HashMap<String, InfoCell>>,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for RedisPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisPool")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("available", &self.permits.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisPool {
+    /// Parses the URL (no connection yet). `name` is the target name used in every error message.
+    pub fn new(
+        name: &str,
+        url: &str,
+        size: usize,
+        ca_file: Option<&Path>,
+        redactor: Redactor,
+    ) -> Result<RedisPool, ActionError> {
+        redactor.add_url_password(url);
+        let config_err =
+            |msg: String| ActionError::Config(redactor.redact(&format!("redis {name}: {msg}")));
+        let info = url
+            .into_connection_info()
+            .map_err(|e| config_err(format!("invalid Redis URL: {}", redis_error_text(&e))))?;
+        let settings = info.redis_settings();
+        if let Some(pw) = settings.password() {
+            redactor.add(pw);
+        }
+        let handshake = Handshake {
+            username: settings.username().map(str::to_string),
+            password: settings.password().map(str::to_string),
+            db: settings.db(),
+            resp3: settings.protocol() == ProtocolVersion::RESP3,
+        };
+        let address = info.addr().to_string();
+        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        // The crate must not authenticate itself (we do, to keep the server's error text).
+        let info = info.set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let client = match ca_file {
+            Some(path) if tls => {
+                let roots = root_bundle(path).map_err(config_err)?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(roots),
+                    },
+                )
+            }
+            Some(path) => {
+                return Err(config_err(format!(
+                    "a CA file ({}) is configured but the URL is not rediss:// (TLS)",
+                    path.display()
+                )));
+            }
+            None => redis::Client::open(info),
+        }
+        .map_err(|e| config_err(redis_error_text(&e)))?;
+        Ok(RedisPool {
+            name: name.to_string(),
+            client,
+            address,
+            handshake,
+            permits: Semaphore::new(size.max(1)),
+            idle: Mutex::new(Vec::new()),
+            commands: Mutex::new(HashMap::new()),
+            redactor,
+        })
+    }
+
+    /// Runs one command (argv[0] is the command name). Returns the reply as natural JSON.
+    pub async fn command(&self, argv: &[String], mutating: bool) -> Result<Value, ActionError> {
+        let Some(name) = argv.first().filter(|n| !n.trim().is_empty()) else {
+            return Err(self.err(ActionError::InvalidArgs, "empty command".to_string()));
+        };
+        let lname = name.to_ascii_lowercase();
+        let sub = argv.get(1).map(|s| s.to_ascii_lowercase());
+        let state_key = match &sub {
+            Some(s) => format!("{lname}|{s}"),
+            None => lname.clone(),
+        };
+        if CONNECTION_STATE.contains(&lname.as_str())
+            || CONNECTION_STATE.contains(&state_key.as_str())
+        {
+            return Err(self.err(
+                ActionError::Unsupported,
+                format!(
+                    "{} changes the connection's state (connections are pooled and shared between steps); not supported",
+                    display_name(argv, CONNECTION_STATE.contains(&state_key.as_str()))
+                ),
+            ));
+        }
+
+        let mut lease = self.checkout().await?;
+        if !mutating {
+            let info = self.command_info(&mut lease, &lname, argv).await?;
+            self.check_read_only(&info, &lname, argv)?;
+        }
+        let mut cmd = redis::cmd(name);
+        for arg in &argv[1..] {
+            cmd.arg(arg.as_str());
+        }
+        // Only commands known to be read-only are safe to send twice.
+        match self.send(&mut lease, &cmd, !mutating).await? {
+            redis::Value::ServerError(e) => Err(self.reply_error(&e)),
+            value => Ok(to_json(value)),
+        }
+    }
+
+    /// Sends one command on the lease's connection and reads its reply (an error reply is a
+    /// reply). If `retry_safe` and a reused connection turns out dead, once more on a new one.
+    async fn send(
+        &self,
+        lease: &mut Lease<'_>,
+        cmd: &redis::Cmd,
+        retry_safe: bool,
+    ) -> Result<redis::Value, ActionError> {
+        lease.busy = true;
+        let mut reply = lease.send(cmd).await;
+        let dead_idle = retry_safe && lease.reused && reply.as_ref().is_err_and(is_connection_lost);
+        if let (true, Err(e)) = (dead_idle, &reply) {
+            tracing::debug!(target: "opsctl::redis", "redis {}: idle connection was dead ({e}); reconnecting", self.name);
+            lease.conn = Some(self.connect().await?);
+            lease.reused = false;
+            reply = lease.send(cmd).await;
+        }
+        let value = reply.map_err(|e| self.command_error(&e))?;
+        lease.busy = false;
+        Ok(value)
+    }
+
+    async fn checkout(&self) -> Result<Lease<'_>, ActionError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))?;
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let (conn, reused) = match idle {
+            Some(c) => (c, true),
+            None => (self.connect().await?, false),
+        };
+        Ok(Lease {
+            pool: self,
+            conn: Some(conn),
+            reused,
+            busy: false,
+            _permit: permit,
+        })
+    }
+}
+
+/// A checked-out connection: back to the idle list on drop unless a request is outstanding on
+/// it (dropped mid-command) or it failed.
+struct Lease<'a> {
+    pool: &'a RedisPool,
+    conn: Option<MultiplexedConnection>,
+    /// Taken from the idle list (it may have died while idle).
+    reused: bool,
+    /// A request was sent and no complete reply read.
+    busy: bool,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lease<'_> {
+    async fn send(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+        match self.conn.as_mut() {
+            Some(conn) => conn.send_packed_command(cmd).await,
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into()),
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let conn = self.conn.take();
+        if let (Some(conn), false) = (conn, self.busy) {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+        // Otherwise the connection is dropped: its driver task stops and the socket closes
+        // (which also ends a blocking command on the server).
+    }
+}
