@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use futures::future::BoxFuture;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
@@ -17,6 +15,7 @@ use super::tcp::host_port;
 use super::{Action, ActionError, Outputs, arg_str, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
+use crate::targets::tls::{Check, Verifier};
 
 pub struct Tls;
 
@@ -103,12 +102,14 @@ impl Action for Tls {
             let server_name = ServerName::try_from(sni.clone()).map_err(|_| {
                 ActionError::InvalidArgs(format!("tls: `{sni}` is not a valid server name"))
             })?;
-            let verifier = InspectOnly::new();
-            let config = rustls::ClientConfig::builder_with_provider(verifier.provider.clone())
+            // Inspected, not trusted: an expired or self-signed certificate is what this
+            // check exists to report.
+            let verifier = Verifier::new(Check::SignaturesOnly);
+            let config = rustls::ClientConfig::builder_with_provider(crate::targets::tls::ring())
                 .with_safe_default_protocol_versions()
                 .map_err(|e| ActionError::Failed(format!("tls: {e}")))?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_custom_certificate_verifier(verifier)
                 .with_no_client_auth();
 
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -157,66 +158,4 @@ pub fn inspect(der: &[u8]) -> Result<Outputs, ActionError> {
 
 fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Accepts any certificate but still checks the handshake signatures, so what we read
-/// is what the server holds the key for.
-#[derive(Debug)]
-struct InspectOnly {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl InspectOnly {
-    fn new() -> InspectOnly {
-        InspectOnly {
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
-        }
-    }
-}
-
-impl ServerCertVerifier for InspectOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

@@ -2,8 +2,10 @@
 //! shared by every step (the hot path does no per-step set-up).
 
 pub mod http;
+pub mod messages;
 pub mod postgres;
 pub mod redis;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

@@ -9,6 +9,7 @@ use tokio_postgres::config::Host;
 
 use super::PgPool;
 use crate::actions::ActionError;
+use crate::targets::messages::{clean_os_error, io_text, one_line};
 
 impl PgPool {
     pub(super) fn err(&self, kind: fn(String) -> ActionError, msg: String) -> ActionError {
@@ -103,14 +104,6 @@ impl PgPool {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// `ERROR 42P01: relation "x" does not exist; detail: ...; hint: ...` (or the message alone).
 fn db_error_text(db: &tokio_postgres::error::DbError, with_code: bool) -> String {
     let mut s = if with_code {
@@ -143,36 +136,6 @@ pub(super) fn error_text(e: &tokio_postgres::Error) -> String {
     match e.source() {
         Some(_) => format!("{}: {}", e, cause_text(e)),
         None => e.to_string(),
-    }
-}
-
-pub(super) fn io_text(e: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused => "connection refused".to_string(),
-        K::ConnectionReset => "connection reset by peer".to_string(),
-        K::TimedOut => "timed out".to_string(),
-        K::UnexpectedEof => "server closed the connection".to_string(),
-        _ => clean_os_error(&e.to_string()),
-    }
-}
-
-/// "No route to host (os error 113)" → "no route to host".
-fn clean_os_error(s: &str) -> String {
-    let s = match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => &s[..i],
-        _ => s,
-    };
-    let mut chars = s.chars();
-    match chars.next() {
-        // Lower-case a leading capital only when the next letter is lower case ("No route" but not "TLS").
-        Some(c)
-            if c.is_ascii_uppercase()
-                && chars.clone().next().is_some_and(|n| n.is_ascii_lowercase()) =>
-        {
-            c.to_ascii_lowercase().to_string() + chars.as_str()
-        }
-        _ => s.to_string(),
     }
 }
 

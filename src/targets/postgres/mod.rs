@@ -159,7 +159,8 @@ impl PgPool {
             Some(path) => ca_files.push(Path::new(path)),
             None => {}
         }
-        if let Some(ca) = ca_file {
+        // `sslrootcert=system` in the URL means the system roots only, whatever the config adds.
+        if let (Some(ca), false) = (ca_file, system_only) {
             ca_files.push(ca);
         }
         // libpq: `require` with a root certificate behaves as `verify-ca`.

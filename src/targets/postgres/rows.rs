@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
+use crate::targets::messages::float_json;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 use tokio_postgres::types::{FromSql, Kind, Type};
@@ -121,16 +122,6 @@ impl<'a> Reader<'a> {
 
 fn text(raw: &[u8]) -> Value {
     Value::String(String::from_utf8_lossy(raw).into_owned())
-}
-
-fn float_json(f: f64) -> Value {
-    if f.is_nan() {
-        Value::String("NaN".into())
-    } else if f.is_infinite() {
-        Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else {
-        Number::from_f64(f).map_or(Value::Null, Value::Number)
-    }
 }
 
 fn try_decode(ty: &Type, raw: &[u8]) -> DecodeResult {
@@ -504,7 +495,7 @@ fn timestamp_text(micros: i64, utc: bool) -> Result<String, String> {
     let base = dt.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string();
     Ok(format!(
         "{base}{}{}",
-        fraction(unix),
+        fraction(unix.rem_euclid(1_000_000)),
         if utc { "Z" } else { "" }
     ))
 }
@@ -621,6 +612,20 @@ mod tests {
             serde_json::json!("123456789012.34567890")
         );
         assert_eq!(num(&[1], -2, false, 8), serde_json::json!(0.00000001));
+    }
+
+    #[test]
+    fn timestamps_before_1970_keep_their_fraction() {
+        // 1969-12-31 23:59:59.25 UTC, in microseconds since 2000-01-01.
+        let micros = -PG_EPOCH_UNIX_MICROS - 750_000;
+        assert_eq!(
+            timestamp_text(micros, true).unwrap(),
+            "1969-12-31T23:59:59.25Z"
+        );
+        assert_eq!(
+            timestamp_text(-PG_EPOCH_UNIX_MICROS - 1, false).unwrap(),
+            "1969-12-31T23:59:59.999999"
+        );
     }
 
     #[test]

@@ -1,17 +1,13 @@
 //! The URL's libpq TLS options (`sslmode`, `sslrootcert`) and the rustls connector they select,
-//! with the certificate verifiers for `prefer`/`require` and `verify-ca`.
+//! with the shared certificate verifiers for `prefer`/`require` and `verify-ca`.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::RootCertStore;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::errors::io_text;
+use crate::targets::tls::{self, Check, Verifier};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TlsMode {
@@ -94,22 +90,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn ring() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 pub(super) fn tls_connector(
     mode: TlsMode,
     ca_files: &[&Path],
 ) -> Result<MakeRustlsConnect, String> {
-    let provider = ring();
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(tls::ring())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
     let config = match mode {
         TlsMode::Disable | TlsMode::Prefer | TlsMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptionOnly { provider }))
+            .with_custom_certificate_verifier(Verifier::new(Check::SignaturesOnly))
             .with_no_client_auth(),
         TlsMode::VerifyCa => {
             // Only the given CA file(s) when there are any: the name is not checked, so trusting
@@ -117,10 +108,7 @@ pub(super) fn tls_connector(
             let roots = root_store(ca_files, ca_files.is_empty())?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                    roots: Arc::new(roots),
-                    provider,
-                }))
+                .with_custom_certificate_verifier(Verifier::new(Check::ChainOnly(Arc::new(roots))))
                 .with_no_client_auth()
         }
         TlsMode::VerifyFull => builder
@@ -133,28 +121,13 @@ pub(super) fn tls_connector(
 fn root_store(ca_files: &[&Path], system: bool) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     if system {
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-        if added == 0 && !native.errors.is_empty() {
-            tracing::debug!(target: "opsctl::postgres", "system CA certificates: {:?}", native.errors);
-        }
+        roots.add_parsable_certificates(tls::system_roots());
     }
     for path in ca_files {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("cannot read CA file {}: {}", path.display(), io_text(&e)))?;
-        let mut count = 0;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("CA file {}: {e}", path.display()))?;
+        for cert in tls::read_ca_file(path)? {
             roots
                 .add(cert)
                 .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-            count += 1;
-        }
-        if count == 0 {
-            return Err(format!(
-                "CA file {} holds no PEM certificate",
-                path.display()
-            ));
         }
     }
     if roots.is_empty() {
@@ -164,121 +137,6 @@ fn root_store(ca_files: &[&Path], system: bool) -> Result<RootCertStore, String>
         );
     }
     Ok(roots)
-}
-
-/// `prefer` / `require`: any certificate, but the handshake signatures are still checked.
-#[derive(Debug)]
-struct EncryptionOnly {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for EncryptionOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -100,21 +100,9 @@ impl RedisPool {
 /// The system roots plus the CA file, as one PEM bundle (the crate replaces its root store with
 /// the bundle it is given).
 pub(super) fn root_bundle(ca_file: &Path) -> Result<Vec<u8>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let extra = std::fs::read(ca_file)
-        .map_err(|e| format!("cannot read CA file {}: {e}", ca_file.display()))?;
-    let count = CertificateDer::pem_slice_iter(&extra)
-        .filter(Result::is_ok)
-        .count();
-    if count == 0 {
-        return Err(format!(
-            "CA file {} holds no PEM certificate",
-            ca_file.display()
-        ));
-    }
+    let extra = crate::targets::tls::read_ca_file(ca_file)?;
     let mut pem = Vec::new();
-    for cert in rustls_native_certs::load_native_certs().certs {
+    for cert in crate::targets::tls::system_roots().iter().chain(&extra) {
         let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
         pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
         for chunk in b64.as_bytes().chunks(64) {
@@ -122,10 +110,6 @@ pub(super) fn root_bundle(ca_file: &Path) -> Result<Vec<u8>, String> {
             pem.push(b'\n');
         }
         pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    pem.extend_from_slice(&extra);
-    if !extra.ends_with(b"\n") {
-        pem.push(b'\n');
     }
     Ok(pem)
 }

@@ -3,6 +3,7 @@
 
 use super::RedisPool;
 use crate::actions::ActionError;
+use crate::targets::messages::clean_os_error;
 
 impl RedisPool {
     pub(super) fn err(&self, kind: fn(String) -> ActionError, msg: String) -> ActionError {
@@ -103,19 +104,5 @@ pub(super) fn redis_error_text(e: &redis::RedisError) -> String {
     if e.is_timeout() {
         return "timed out".to_string();
     }
-    let s = e.to_string();
-    let s = match s.rfind(" (os error ") {
-        Some(i) if s.ends_with(')') => s[..i].to_string(),
-        _ => s,
-    };
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c)
-            if c.is_ascii_uppercase()
-                && chars.clone().next().is_some_and(|n| n.is_ascii_lowercase()) =>
-        {
-            c.to_ascii_lowercase().to_string() + chars.as_str()
-        }
-        _ => s,
-    }
+    clean_os_error(&e.to_string())
 }

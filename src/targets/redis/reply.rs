@@ -1,19 +1,10 @@
 //! Replies → JSON: the `redis` crate's `Value` (RESP2 and RESP3) converted to natural JSON.
 
+use crate::targets::messages::float_json;
 use base64::Engine as _;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use super::errors::server_error_text;
-
-fn float_json(f: f64) -> Value {
-    if f.is_nan() {
-        Value::String("NaN".into())
-    } else if f.is_infinite() {
-        Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else {
-        Number::from_f64(f).map_or(Value::Null, Value::Number)
-    }
-}
 
 /// A reply as natural JSON (see the module docs).
 pub(super) fn to_json(v: redis::Value) -> Value {
