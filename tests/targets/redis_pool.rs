@@ -1,5 +1,6 @@
 //! The pool bound and dropped calls, observed by the server. The pool uses its own database
-//! number, so `CLIENT LIST` tells its connections (`name=opsctl db=7`) from other tests'.
+//! number, so `CLIENT LIST` tells its connections (`name=opsctl db=N`) from other tests' (and,
+//! mostly, from another test run against the same server: N depends on the process id).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,9 +11,11 @@ use opsctl::targets::redis::RedisPool;
 use serde_json::json;
 
 /// Database used only by this test.
-const DB: u32 = 7;
+fn db() -> u32 {
+    8 + std::process::id() % 8
+}
 
-/// `(blocked, open)`: our pool's connections (`name=opsctl`, `db=7`) blocked / open now.
+/// `(blocked, open)`: our pool's connections (`name=opsctl`, `db=N`) blocked / open now.
 async fn observe(raw: &mut redis::aio::MultiplexedConnection) -> (i64, i64) {
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
@@ -21,7 +24,7 @@ async fn observe(raw: &mut redis::aio::MultiplexedConnection) -> (i64, i64) {
         .expect("client list");
     let ours: Vec<&str> = list
         .lines()
-        .filter(|l| l.contains(" name=opsctl ") && l.contains(&format!(" db={DB} ")))
+        .filter(|l| l.contains(" name=opsctl ") && l.contains(&format!(" db={} ", db())))
         .collect();
     let blocked = ours
         .iter()
@@ -39,7 +42,7 @@ fn pool_url() -> String {
         Some(i) if i > url.find("://").map_or(0, |j| j + 2) => &url[..i],
         _ => url.as_str(),
     };
-    format!("{base}/{DB}")
+    format!("{base}/{}", db())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
