@@ -194,3 +194,19 @@ fn lint_exits_2_when_it_cannot_run() {
     let p = Project::new();
     p.opsctl().args(["lint", "no/such/dir"]).run().code(2);
 }
+
+#[test]
+fn an_oversized_file_is_refused_quickly() {
+    let p = Project::new();
+    let mut big = String::from("name: big\ntitle: Big\nsteps:\n");
+    while big.len() < 2 * 1024 * 1024 {
+        big.push_str("  - id: s\n    tcp: { host: localhost, port: 1 }\n");
+    }
+    p.runbook("big", &big);
+    p.opsctl()
+        .args(["lint", "runbooks/big.yaml"])
+        .run()
+        .code(1)
+        .stdout_has("error[Y002]")
+        .stdout_has("file is too large");
+}

@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod config;
 mod dry_run;
 mod lint_rules;
 mod loader_fuzz;
