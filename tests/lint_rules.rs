@@ -22,6 +22,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("empty-steps", "S002"),
     ("expression-syntax", "X001"),
     ("invalid-argument", "A004"),
+    ("invalid-type", "S003"),
     ("malformed", "Y001"),
     ("name-mismatch", "R001"),
     ("no-action", "A001"),
