@@ -165,6 +165,10 @@ fn parser_options() -> serde_saphyr::options::Options {
     let mut options = serde_saphyr::options::Options::default();
     options.duplicate_keys = serde_saphyr::options::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
+    // YAML 1.2 core schema: `yes`, `no`, `on`, `off`, `y`, `n` stay strings (YAML 1.1 would
+    // turn `command: [echo, n]` into `echo false`), and so does `1_000`.
+    options.strict_booleans = true;
+    options.underscored_numbers_as_strings = true;
     options.alias_limits.max_total_replayed_events = MAX_EVENTS;
     options.alias_limits.max_replay_stack_depth = 16;
     let mut budget = serde_saphyr::budget::Budget::default();
@@ -436,6 +440,21 @@ mod tests {
         assert_eq!(map.len(), 3);
         assert_eq!(&text[map[1].1.span.start..map[1].1.span.end], "\"x\"");
         assert_eq!(&text[map[2].0.span.start..map[2].0.span.end], "a");
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let node = parse_str("a: [y, n, yes, no, on, off, NO, 1_000]\nb: true\nn: 1\n").unwrap();
+        let map = node.as_map().unwrap();
+        let items: Vec<serde_json::Value> = map[0].1.as_seq().unwrap().iter().map(Node::to_json).collect();
+        assert_eq!(
+            items,
+            ["y", "n", "yes", "no", "on", "off", "NO", "1_000"]
+                .map(|s| serde_json::Value::String(s.into()))
+                .to_vec()
+        );
+        assert_eq!(map[1].1.value, Value::Bool(true));
+        assert_eq!(map[2].0.as_str(), Some("n"));
     }
 
     #[test]
