@@ -102,6 +102,37 @@ impl Redactor {
         }
     }
 
+    /// A value as compact JSON text for a message, redacted *before* it is cut to `max`
+    /// characters (cutting first could leave part of a secret that no longer matches).
+    pub fn clipped(&self, value: &Value, max: usize) -> String {
+        let mut v = value.clone();
+        self.redact_json(&mut v);
+        clip(&v.to_string(), max)
+    }
+
+    /// Registers the credentials visible in resolved arguments: passwords in URLs and the
+    /// values of credential headers (`headers: {Authorization: ...}`). Done before any
+    /// event shows the arguments.
+    pub fn add_from_args(&self, args: &Value) {
+        match args {
+            Value::String(s) if s.contains("://") => self.add_url_password(s),
+            Value::Array(items) => items.iter().for_each(|v| self.add_from_args(v)),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "headers" {
+                        for (name, value) in v.as_object().into_iter().flatten() {
+                            if is_credential_header(name) {
+                                self.add(&crate::expr::text_of(value));
+                            }
+                        }
+                    }
+                    self.add_from_args(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Redacts every string in a JSON value (keys too), in place.
     pub fn redact_json(&self, value: &mut Value) {
         if self.is_empty() {
@@ -130,6 +161,15 @@ impl Redactor {
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
+}
+
+/// `text` cut to `max` characters with an ellipsis.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
 }
 
 /// Header names whose values are credentials.

@@ -446,7 +446,13 @@ mod tests {
     fn yaml_1_1_booleans_stay_strings() {
         let node = parse_str("a: [y, n, yes, no, on, off, NO, 1_000]\nb: true\nn: 1\n").unwrap();
         let map = node.as_map().unwrap();
-        let items: Vec<serde_json::Value> = map[0].1.as_seq().unwrap().iter().map(Node::to_json).collect();
+        let items: Vec<serde_json::Value> = map[0]
+            .1
+            .as_seq()
+            .unwrap()
+            .iter()
+            .map(Node::to_json)
+            .collect();
         assert_eq!(
             items,
             ["y", "n", "yes", "no", "on", "off", "NO", "1_000"]

@@ -880,3 +880,32 @@ steps:
         0
     );
 }
+
+#[test]
+fn max_parallel_bounds_nested_runs_too() {
+    let server = TestServer::start_blocking(vec![
+        Route::new("GET", "/slow").delay(Duration::from_millis(200)),
+    ]);
+    let url = server.url();
+    let p = Project::new();
+    let mut inner = String::from("name: inner\ntitle: I\nsteps:\n");
+    for i in 0..4 {
+        inner.push_str(&format!(
+            "  - id: s{i}\n    http: {{ url: \"{url}/slow\" }}\n"
+        ));
+    }
+    p.runbook("inner", &inner).runbook(
+        "outer",
+        "name: outer\ntitle: O\nsteps:\n  - id: a\n    runbook: { name: inner }\n  - id: b\n    runbook: { name: inner }\n",
+    );
+    let (out, steps) = run_json(&p, "outer", &["--max-parallel", "2"]);
+    out.code(0);
+    assert_eq!(steps["a"]["status"], "ok");
+    assert_eq!(server.hits("GET", "/slow"), 8);
+    assert!(
+        server.max_in_flight() <= 2,
+        "saw {} at once",
+        server.max_in_flight()
+    );
+    assert_eq!(server.max_in_flight(), 2);
+}

@@ -320,10 +320,12 @@ impl Action for Http {
             let status = resp.status().as_u16();
             let mut headers = Map::new();
             for (k, v) in resp.headers() {
-                headers.insert(
-                    k.as_str().to_string(),
-                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-                );
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                // `Set-Cookie` and friends carry credentials too.
+                if crate::redact::is_credential_header(k.as_str()) {
+                    cx.redactor().add(&value);
+                }
+                headers.insert(k.as_str().to_string(), Value::String(value));
             }
             let (body, truncated) = crate::targets::http::read_body(resp, MAX_BODY_BYTES)
                 .await

@@ -88,6 +88,12 @@ pub trait Action: Send + Sync + 'static {
         None
     }
 
+    /// Whether the action runs other steps (a nested runbook): it then takes no
+    /// `--max-parallel` slot and no timeout of its own; its steps have theirs.
+    fn runs_steps(&self) -> bool {
+        false
+    }
+
     /// Runs the action. Clients come from the context; the action never builds them.
     fn execute<'a>(
         &'a self,

@@ -66,6 +66,10 @@ impl Action for Nested {
         }
     }
 
+    fn runs_steps(&self) -> bool {
+        true
+    }
+
     fn default_failure(&self, outputs: &Outputs) -> Option<String> {
         match outputs.get("status").and_then(Value::as_str) {
             Some("ok") => None,

@@ -7,6 +7,9 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::redact::Redactor;
 
 /// The answer to a question.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,9 +44,11 @@ pub trait Interact: Send + Sync {
     fn manual<'a>(&'a self, req: ManualRequest) -> BoxFuture<'a, Decision>;
 }
 
-/// Suspends a live display while a prompt is shown (the human reporter's progress bars).
-pub trait Suspend: Send + Sync {
-    fn suspend(&self, f: &mut dyn FnMut());
+/// A live display that a prompt pauses: while paused it draws nothing and holds back
+/// its lines, and the run goes on underneath (other steps keep running and reporting).
+pub trait Pause: Send + Sync {
+    fn pause(&self);
+    fn resume(&self);
 }
 
 /// The policy of a run: flags first, then the terminal if there is one.
@@ -52,7 +57,11 @@ pub struct Prompter {
     pub yes_manual: bool,
     /// Whether a person can answer on stdin (stdin and stderr are terminals).
     pub interactive: bool,
-    pub display: Option<Arc<dyn Suspend>>,
+    pub display: Option<Arc<dyn Pause>>,
+    /// Prompts show step arguments and instructions: they pass through the run's redactor.
+    redactor: Redactor,
+    /// Ctrl-C while a question is open aborts it.
+    cancel: CancellationToken,
     /// One question at a time.
     lock: tokio::sync::Mutex<()>,
 }
@@ -62,31 +71,40 @@ impl Prompter {
         yes: bool,
         yes_manual: bool,
         interactive: bool,
-        display: Option<Arc<dyn Suspend>>,
+        display: Option<Arc<dyn Pause>>,
+        redactor: Redactor,
+        cancel: CancellationToken,
     ) -> Prompter {
         Prompter {
             yes,
             yes_manual,
             interactive,
             display,
+            redactor,
+            cancel,
             lock: tokio::sync::Mutex::new(()),
         }
     }
 
     async fn ask(&self, text: String, allow_abort: bool) -> Decision {
         let _one_at_a_time = self.lock.lock().await;
-        let display = self.display.clone();
-        let answer = tokio::task::spawn_blocking(move || {
-            let mut result = Decision::No;
-            let mut f = || result = prompt_blocking(&text, allow_abort);
-            match display {
-                Some(d) => d.suspend(&mut f),
-                None => f(),
-            }
-            result
-        })
-        .await;
-        answer.unwrap_or(Decision::Abort)
+        if self.cancel.is_cancelled() {
+            return Decision::Abort;
+        }
+        let text = self.redactor.redact(&text);
+        if let Some(d) = &self.display {
+            d.pause();
+        }
+        // The read blocks a thread of its own; the run's other steps go on meanwhile.
+        let read = tokio::task::spawn_blocking(move || prompt_blocking(&text, allow_abort));
+        let decision = tokio::select! {
+            answer = read => answer.unwrap_or(Decision::Abort),
+            () = self.cancel.cancelled() => Decision::Abort,
+        };
+        if let Some(d) = &self.display {
+            d.resume();
+        }
+        decision
     }
 }
 
@@ -124,7 +142,7 @@ impl Interact for Prompter {
             }
             if !self.interactive {
                 return Decision::Unavailable(
-                    "mutating step not run: no terminal to confirm on and no --yes".to_string(),
+                    "not run: it needs a confirmation, and there is no terminal to confirm on and no --yes".to_string(),
                 );
             }
             let heading = if req.title == req.path || req.path.ends_with(&format!("/{}", req.title))

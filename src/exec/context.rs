@@ -47,7 +47,8 @@ pub struct Shared {
     pub sink: EventSink,
     pub cancel: CancellationToken,
     pub mode: Mode,
-    pub max_parallel: usize,
+    /// `--max-parallel`: slots for running steps, shared by nested runs.
+    pub permits: Arc<tokio::sync::Semaphore>,
     /// Runbooks that `runbook` steps may call, loaded and checked before the run.
     pub nested: HashMap<String, Arc<Checked>>,
     pub run_id: String,

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use serde_json::{Map, Value, json};
-use tokio::sync::Semaphore;
+use std::panic::AssertUnwindSafe;
 use tokio::task::JoinSet;
 
 use super::context::Mode;
@@ -45,7 +46,6 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
         at: now(),
     });
 
-    let permits = Arc::new(Semaphore::new(shared.max_parallel.max(1)));
     let mut pending: Vec<usize> = graph.needs.iter().map(Vec::len).collect();
     let mut ready: Vec<usize> = (0..n)
         .filter(|&i| pending[i] == 0 && run.selected[i])
@@ -60,19 +60,36 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
             match gate(&run, i) {
                 Gate::Run => {
                     let run = run.clone();
-                    let permits = permits.clone();
                     tasks.spawn(async move {
-                        let permit = tokio::select! {
-                            p = permits.acquire_owned() => p.ok(),
-                            () = run.shared.cancel.cancelled() => None,
+                        // One bound for the whole run, nested runs included. A `runbook`
+                        // step takes no slot itself: its steps do (and it would otherwise
+                        // hold one while they wait for theirs).
+                        let permit = if run.checked.runbook.steps[i].action.action.runs_steps() {
+                            None
+                        } else {
+                            let acquired = tokio::select! {
+                                p = run.shared.permits.clone().acquire_owned() => p.ok(),
+                                () = run.shared.cancel.cancelled() => None,
+                            };
+                            if acquired.is_none() {
+                                return (i, cancelled_before_start(), 0);
+                            }
+                            acquired
                         };
-                        if permit.is_none() {
-                            return (i, cancelled_before_start(), 0);
-                        }
                         let t = Instant::now();
-                        let outcome = run_step(run, i).await;
+                        // A panicking action ends its own step as `error`, not the run.
+                        let outcome = AssertUnwindSafe(run_step(run, i))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|panic| Outcome::error(panic_message(&panic)));
                         drop(permit);
-                        let ms = outcome.duration_ms.unwrap_or_else(|| elapsed_ms(t));
+                        let ms = outcome.duration_ms.unwrap_or_else(|| {
+                            if outcome.status == StepStatus::Skipped {
+                                0
+                            } else {
+                                elapsed_ms(t)
+                            }
+                        });
                         (i, outcome, ms)
                     });
                 }
@@ -93,15 +110,10 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (i, outcome, ms) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                // A panicking action must not take the run down with it.
-                let Some(i) = first_unfinished(&run) else {
-                    continue;
-                };
-                (i, Outcome::error(format!("internal error: {e}")), 0)
-            }
+        // Tasks catch their own panics and are never aborted, so a join error cannot name
+        // a step; there is nothing left to finish for it.
+        let Ok((i, outcome, ms)) = joined else {
+            continue;
         };
         finish(
             &run,
@@ -139,8 +151,13 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
     }
 }
 
-fn first_unfinished(run: &RunCtx) -> Option<usize> {
-    (0..run.checked.runbook.steps.len()).find(|&i| run.selected[i] && run.state.get(i).is_none())
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string());
+    format!("internal error (opsctl bug): {what}")
 }
 
 fn cancelled_before_start() -> Outcome {
@@ -185,6 +202,7 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
                     let site = super::step::Site {
                         runbook: &run.checked.runbook.name,
                         step: &step.id,
+                        redactor: &run.shared.redactor,
                     };
                     return Gate::Skip(Box::new(Outcome::error(site.err("when", &e.message))));
                 }

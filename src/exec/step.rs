@@ -56,17 +56,19 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     let site = Site {
         runbook: &run.checked.runbook.name,
         step: &step.id,
+        redactor: &shared.redactor,
     };
 
     let args = match step.action.args.render(&scope) {
         Ok(a) => a,
         Err(e) => return Outcome::error(site.err("arguments", &e.message)),
     };
+    shared.redactor.add_from_args(&args);
     let description = action.describe(&args, &shared.env);
     let mutating = action.mutates(&args);
     let is_manual = action.spec().name == "manual";
 
-    if shared.mode == Mode::Plan && (mutating || is_manual) {
+    if shared.mode == Mode::Plan && (mutating || is_manual || step.confirm == Some(true)) {
         let reason = "its needs succeeded and its `when` (if any) holds".to_string();
         return plan_outcome(is_manual, Some(true), reason, description, args);
     }
@@ -108,7 +110,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 path: path.clone(),
                 title: step.title().to_string(),
                 description: description.clone(),
-                args: shared.redactor.redact(&compact(&args)),
+                args: shared.redactor.clipped(&args, 400),
             })
             .await;
         match confirmation_event(&run, &path, &description, &decision) {
@@ -147,10 +149,16 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             attempt,
             at: now(),
         });
-        let result = tokio::select! {
-            biased;
-            () = shared.cancel.cancelled() => None,
-            r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
+        let result = if action.runs_steps() {
+            // A nested run is bounded by its own steps' timeouts and ends its steps itself
+            // on Ctrl-C, so the record gets every one of them.
+            Some(Ok(action.execute(&cx, args.clone()).await))
+        } else {
+            tokio::select! {
+                biased;
+                () = shared.cancel.cancelled() => None,
+                r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
+            }
         };
         let outcome = match result {
             None => {
@@ -264,7 +272,7 @@ fn finish_attempt(
                     message = Some(format!(
                         "retry.until {} is false{}",
                         quote(until),
-                        values_of(until, &outputs)
+                        values_of(site, until, &outputs)
                     ));
                 }
                 Err(e) => {
@@ -306,7 +314,7 @@ fn assess(
                     Some(format!(
                         "fail_if {} is true{}",
                         quote(e),
-                        values_of(e, outputs)
+                        values_of(site, e, outputs)
                     )),
                 );
             }
@@ -325,7 +333,7 @@ fn assess(
                             Some(format!(
                                 "expect {} failed{}",
                                 quote(e),
-                                values_of(e, outputs)
+                                values_of(site, e, outputs)
                             )),
                         );
                     }
@@ -349,7 +357,7 @@ fn assess(
                     Some(format!(
                         "warn_if {} is true{}",
                         quote(e),
-                        values_of(e, outputs)
+                        values_of(site, e, outputs)
                     )),
                 );
             }
@@ -366,7 +374,7 @@ fn quote(e: &Expr) -> String {
 
 /// " (status = 503, latency_ms = 12)": the outputs an assertion read, so the message
 /// says why without opening the record.
-fn values_of(e: &Expr, outputs: &Map<String, Value>) -> String {
+fn values_of(site: &Site<'_>, e: &Expr, outputs: &Map<String, Value>) -> String {
     let mut parts: Vec<String> = Vec::new();
     for r in e.refs() {
         let name = if r.root == "outputs" {
@@ -376,7 +384,7 @@ fn values_of(e: &Expr, outputs: &Map<String, Value>) -> String {
         };
         let Some(name) = name else { continue };
         let Some(v) = outputs.get(name) else { continue };
-        let text = short(v);
+        let text = site.redactor.clipped(v, 80);
         let item = format!("{name} = {text}");
         if !parts.contains(&item) {
             parts.push(item);
@@ -386,26 +394,6 @@ fn values_of(e: &Expr, outputs: &Map<String, Value>) -> String {
         String::new()
     } else {
         format!(" ({})", parts.join(", "))
-    }
-}
-
-fn short(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > 80 {
-        let cut: String = text.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        text
-    }
-}
-
-fn compact(args: &Value) -> String {
-    let text = args.to_string();
-    if text.chars().count() > 400 {
-        let cut: String = text.chars().take(397).collect();
-        format!("{cut}...")
-    } else {
-        text
     }
 }
 
@@ -420,11 +408,13 @@ pub fn changes_something(run: &RunCtx, i: usize) -> bool {
 fn resolved_or_partial(run: &RunCtx, i: usize) -> Value {
     let step = &run.checked.runbook.steps[i];
     let scope = Arc::new(run.scope.clone());
-    step.action.args.render(&scope).unwrap_or_else(|_| {
+    let args = step.action.args.render(&scope).unwrap_or_else(|_| {
         step.action
             .args
             .render_partial(&scope, &["params", "vars", "run"])
-    })
+    });
+    run.shared.redactor.add_from_args(&args);
+    args
 }
 
 /// A plan's description of step `i`, which it does not execute.
@@ -462,6 +452,8 @@ fn plan_outcome(
 pub struct Site<'a> {
     pub runbook: &'a str,
     pub step: &'a str,
+    /// Values quoted in messages are redacted before they are cut.
+    pub redactor: &'a crate::redact::Redactor,
 }
 
 impl Site<'_> {

@@ -50,6 +50,7 @@ pub fn build(
             let step = &rb.steps[i];
             let action = step.action.action;
             let mut args = step.action.args.render_partial(&scope, KNOWN);
+            redactor.add_from_args(&args);
             let mut mutating = action.mutates(&args);
             if action.spec().name == "runbook" {
                 if let Some(name) = args.get("name").and_then(Value::as_str) {

@@ -11,13 +11,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 use super::style::{Painter, human_ms};
-use crate::exec::confirm::Suspend;
+use crate::exec::confirm::Pause;
 use crate::exec::{Event, Reporter, RunStatus, StepStatus};
 
 /// Where the human view writes: the live multi-progress on a terminal, else a stream.
 enum Sink {
     Live {
-        mp: MultiProgress,
+        live: LiveHandle,
         bars: HashMap<String, ProgressBar>,
     },
     Plain(Box<dyn Write + Send>),
@@ -40,12 +40,47 @@ pub struct HumanReporter {
     record: Option<String>,
 }
 
-/// Lets prompts hide the live view while they ask.
-pub struct LiveHandle(MultiProgress);
+/// Lets prompts pause the live view: nothing is drawn and finished-step lines wait in
+/// `pending` until the question is answered.
+#[derive(Clone)]
+pub struct LiveHandle {
+    mp: MultiProgress,
+    /// `Some` while paused: the lines held back.
+    pending: Arc<Mutex<Option<Vec<String>>>>,
+}
 
-impl Suspend for LiveHandle {
-    fn suspend(&self, f: &mut dyn FnMut()) {
-        self.0.suspend(f);
+impl LiveHandle {
+    fn println(&self, text: String) {
+        if let Ok(mut pending) = self.pending.lock() {
+            match pending.as_mut() {
+                Some(held) => held.push(text),
+                None => {
+                    let _ = self.mp.println(text);
+                }
+            }
+        }
+    }
+}
+
+impl Pause for LiveHandle {
+    fn pause(&self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            if pending.is_none() {
+                let _ = self.mp.clear();
+                self.mp.set_draw_target(ProgressDrawTarget::hidden());
+                *pending = Some(Vec::new());
+            }
+        }
+    }
+
+    fn resume(&self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            self.mp
+                .set_draw_target(ProgressDrawTarget::stdout_with_hz(12));
+            for line in pending.take().unwrap_or_default() {
+                let _ = self.mp.println(line);
+            }
+        }
     }
 }
 
@@ -54,7 +89,10 @@ impl HumanReporter {
     pub fn new(live: bool, color: bool, out: Box<dyn Write + Send>) -> HumanReporter {
         let sink = if live {
             Sink::Live {
-                mp: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(12)),
+                live: LiveHandle {
+                    mp: MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(12)),
+                    pending: Arc::new(Mutex::new(None)),
+                },
                 bars: HashMap::new(),
             }
         } else {
@@ -71,9 +109,9 @@ impl HumanReporter {
     }
 
     /// The handle prompts use to suspend the live view.
-    pub fn live_handle(&self) -> Option<Arc<dyn Suspend>> {
+    pub fn live_handle(&self) -> Option<Arc<dyn Pause>> {
         match &self.sink {
-            Sink::Live { mp, .. } => Some(Arc::new(LiveHandle(mp.clone()))),
+            Sink::Live { live, .. } => Some(Arc::new(live.clone())),
             Sink::Plain(_) => None,
         }
     }
@@ -84,9 +122,7 @@ impl HumanReporter {
 
     fn line(&mut self, text: String) {
         match &mut self.sink {
-            Sink::Live { mp, .. } => {
-                let _ = mp.println(text);
-            }
+            Sink::Live { live, .. } => live.println(text),
             Sink::Plain(out) => {
                 let _ = writeln!(out, "{text}");
                 let _ = out.flush();
@@ -206,7 +242,10 @@ impl HumanReporter {
                     out.push(format!("      {}", p.dim(&plan.reason)));
                     out.push(format!(
                         "      {}",
-                        p.dim(&format!("args: {}", clip(&plan.args.to_string(), 200)))
+                        p.dim(&format!(
+                            "args: {}",
+                            crate::redact::clip(&plan.args.to_string(), 200)
+                        ))
                     ));
                 }
             }
@@ -219,14 +258,6 @@ impl HumanReporter {
             self.line(l);
         }
     }
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
 }
 
 /// A few scalar outputs for an ok line: `status=200 latency_ms=12`.
@@ -292,7 +323,8 @@ impl Reporter for HumanReporter {
                 attempt,
                 ..
             } => {
-                if let Sink::Live { mp, bars } = &mut self.sink {
+                if let Sink::Live { live, bars } = &mut self.sink {
+                    let mp = &live.mp;
                     let indent = "  ".repeat(Self::depth(path));
                     let bar = bars.entry(path.clone()).or_insert_with(|| {
                         let style =
@@ -393,11 +425,11 @@ impl Reporter for HumanReporter {
     }
 
     fn finish(&mut self) {
-        if let Sink::Live { mp, bars } = &mut self.sink {
+        if let Sink::Live { live, bars } = &mut self.sink {
             for (_, b) in bars.drain() {
                 b.finish_and_clear();
             }
-            let _ = mp.clear();
+            let _ = live.mp.clear();
         }
     }
 }
