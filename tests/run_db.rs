@@ -473,3 +473,38 @@ fn a_long_query_ends_with_the_step_timeout() {
         "{msg}"
     );
 }
+
+#[test]
+fn waiting_for_a_pooled_connection_does_not_count_against_the_timeout() {
+    let p = Project::new();
+    config(&p, 2);
+    let mut yaml = String::from("name: queue\ntitle: Q\nsteps:\n");
+    for i in 0..4 {
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    postgres: {{ target: primary, query: \"SELECT pg_sleep(0.6)\" }}\n    timeout: 1s\n"
+        ));
+    }
+    p.runbook("queue", &yaml);
+    let (out, steps) = run(&p, "queue", &[]);
+    out.code(0);
+    assert!(steps.values().all(|s| s["status"] == "ok"), "{steps:?}");
+}
+
+#[test]
+fn side_effecting_functions_need_confirmation_even_without_mutating() {
+    let p = Project::new();
+    config(&p, 2);
+    p.runbook(
+        "kill",
+        "name: kill\ntitle: K\nsteps:\n  - id: kill\n    postgres: { target: primary, query: \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE false\" }\n",
+    );
+    let (out, steps) = run(&p, "kill", &[]);
+    out.code(0);
+    assert_eq!(
+        steps["kill"]["status"], "skipped",
+        "a session-killing query asks first"
+    );
+    let (out, steps) = run(&p, "kill", &["--yes"]);
+    out.code(0);
+    assert_eq!(steps["kill"]["status"], "ok");
+}

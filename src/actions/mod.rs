@@ -94,6 +94,13 @@ pub trait Action: Send + Sync + 'static {
         false
     }
 
+    /// Whether the action applies the step timeout itself: pooled clients wait for a free
+    /// connection first, and that wait must not count ("steps beyond the pool wait, they
+    /// do not fail").
+    fn times_itself(&self) -> bool {
+        false
+    }
+
     /// Runs the action. Clients come from the context; the action never builds them.
     fn execute<'a>(
         &'a self,

@@ -62,9 +62,24 @@ static SPEC: ActionSpec = ActionSpec {
         },
     ],
     exclusive: &[],
-    mutating: "only with `mutating: true`; otherwise the query runs in a READ ONLY transaction",
+    mutating: "with `mutating: true`, or when the query calls a function that acts outside transactions (pg_terminate_backend, advisory locks, dblink, ...); otherwise the query runs in a READ ONLY transaction",
     default_expect: "no error answer",
 };
+
+/// Functions that act even inside a READ ONLY transaction (terminating backends, taking
+/// session locks, reloading config, reaching other servers, running programs): a query
+/// calling them changes something, so it asks for confirmation and `plan` does not run it.
+static SIDE_EFFECTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)\b(pg_terminate_backend|pg_cancel_backend|pg_(try_)?advisory_(xact_)?lock(_shared)?|pg_advisory_unlock(_shared|_all)?|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|pg_create_restore_point|pg_promote|pg_wal_replay_(pause|resume)|pg_log_backend_memory_contexts|pg_notify|set_config|dblink(_exec|_connect|_send_query)?|lo_(import|export|unlink)|pg_file_(write|rename|unlink))\s*\(|\bprogram\s+'",
+    )
+    .expect("static regex")
+});
+
+/// Whether a query calls something that acts outside its READ ONLY transaction.
+pub fn acts_outside_transactions(query: &str) -> bool {
+    SIDE_EFFECTS.is_match(query)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +103,11 @@ impl Action for Postgres {
 
     fn mutates(&self, args: &Value) -> bool {
         arg_bool(args, "mutating", false)
+            || arg_str(args, "query").is_some_and(acts_outside_transactions)
+    }
+
+    fn times_itself(&self) -> bool {
+        true
     }
 
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
@@ -114,14 +134,8 @@ impl Action for Postgres {
             let target = a.target.as_deref().unwrap_or("default");
             let pool = cx.clients().postgres(target).await?;
             let started = Instant::now();
-            // A little under the step's timeout, so the server's own "canceling statement
-            // due to statement timeout" is what the step reports.
-            let statement_timeout = cx
-                .timeout()
-                .saturating_sub(std::time::Duration::from_millis(100))
-                .max(std::time::Duration::from_millis(1));
             let result = pool
-                .query(&a.query, &a.params, a.mutating, statement_timeout)
+                .query(&a.query, &a.params, a.mutating, cx.timeout())
                 .await?;
 
             let latency = latency_ms(started);
@@ -140,5 +154,22 @@ impl Action for Postgres {
             out.insert("latency_ms".into(), latency);
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn side_effecting_functions_make_a_query_mutating() {
+        let p = Postgres;
+        assert!(!p.mutates(&json!({"query": "SELECT count(*) FROM pg_stat_activity"})));
+        assert!(p.mutates(&json!({"query": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle'"})));
+        assert!(p.mutates(&json!({"query": "select PG_ADVISORY_LOCK (42)"})));
+        assert!(p.mutates(&json!({"query": "COPY t TO PROGRAM 'rm -rf /'"})));
+        assert!(p.mutates(&json!({"query": "SELECT 1", "mutating": true})));
+        assert!(!p.mutates(&json!({"query": "SELECT 'pg_terminate_backend is dangerous'"})));
     }
 }

@@ -79,6 +79,10 @@ impl Action for Redis {
         arg_bool(args, "mutating", false)
     }
 
+    fn times_itself(&self) -> bool {
+        true
+    }
+
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
         let cmd: Vec<String> = args
             .get("command")
@@ -106,7 +110,7 @@ impl Action for Redis {
             let target = a.target.as_deref().unwrap_or("default");
             let pool = cx.clients().redis(target).await?;
             let started = Instant::now();
-            let value = pool.command(&argv, a.mutating).await?;
+            let value = pool.command(&argv, a.mutating, cx.timeout()).await?;
             let latency = latency_ms(started);
             let mut out = Outputs::new();
             if argv[0].eq_ignore_ascii_case("info") {

@@ -153,6 +153,12 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             // A nested run is bounded by its own steps' timeouts and ends its steps itself
             // on Ctrl-C, so the record gets every one of them.
             Some(Ok(action.execute(&cx, args.clone()).await))
+        } else if action.times_itself() {
+            tokio::select! {
+                biased;
+                () = shared.cancel.cancelled() => None,
+                r = action.execute(&cx, args.clone()) => Some(Ok(r)),
+            }
         } else {
             tokio::select! {
                 biased;

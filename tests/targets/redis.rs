@@ -22,7 +22,7 @@ fn argv(s: &[&str]) -> Vec<String> {
 }
 
 async fn run(p: &RedisPool, args: &[&str], mutating: bool) -> Result<Value, ActionError> {
-    p.command(&argv(args), mutating).await
+    p.command(&argv(args), mutating, Duration::ZERO).await
 }
 
 async fn raw_conn() -> redis::aio::MultiplexedConnection {
@@ -41,7 +41,7 @@ fn types_are_send_sync() {
     init();
     let p = RedisPool::new("cache", "redis://127.0.0.1:1/0", 1, None, redactor()).expect("pool");
     let args = argv(&["PING"]);
-    let fut = p.command(&args, false);
+    let fut = p.command(&args, false, Duration::ZERO);
     assert_send(&fut);
 }
 
@@ -447,7 +447,10 @@ async fn server_going_away() {
     let task = {
         let p = p.clone();
         let key = key.clone();
-        tokio::spawn(async move { p.command(&argv(&["BLPOP", &key, "10"]), true).await })
+        tokio::spawn(async move {
+            p.command(&argv(&["BLPOP", &key, "10"]), true, Duration::ZERO)
+                .await
+        })
     };
     let mut raw = raw_conn().await;
     let deadline = Instant::now() + Duration::from_secs(5);

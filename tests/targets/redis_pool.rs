@@ -77,7 +77,7 @@ async fn at_most_size_connections_and_dropped_calls_close_theirs() {
         .map(|_| {
             let pool = pool.clone();
             let args = vec!["BLPOP".to_string(), key.clone(), "1".to_string()];
-            tokio::spawn(async move { pool.command(&args, true).await })
+            tokio::spawn(async move { pool.command(&args, true, Duration::ZERO).await })
         })
         .collect();
     for t in tasks {
@@ -104,7 +104,11 @@ async fn at_most_size_connections_and_dropped_calls_close_theirs() {
     // A call dropped mid-command closes its connection: the server stops blocking at once.
     let r = tokio::time::timeout(
         Duration::from_millis(300),
-        pool.command(&["BLPOP".to_string(), key.clone(), "30".to_string()], true),
+        pool.command(
+            &["BLPOP".to_string(), key.clone(), "30".to_string()],
+            true,
+            Duration::ZERO,
+        ),
     )
     .await;
     assert!(r.is_err(), "should have been cut short");
@@ -118,7 +122,7 @@ async fn at_most_size_connections_and_dropped_calls_close_theirs() {
     }
     // and the pool is whole again (its permit came back)
     let len = pool
-        .command(&["LLEN".to_string(), key.clone()], false)
+        .command(&["LLEN".to_string(), key.clone()], false, Duration::ZERO)
         .await
         .expect("after drop");
     assert_eq!(len, json!(0));

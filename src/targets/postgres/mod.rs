@@ -91,9 +91,9 @@ use tls::{TlsMode, split_ssl_params, tls_connector};
 const DEFAULT_APPLICATION_NAME: &str = "opsctl";
 /// Connect timeout per host when the URL does not set `connect_timeout`.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long past the statement timeout the client waits for an answer before giving up on an
-/// unresponsive server (the server normally ends the statement itself at the timeout).
-const CLIENT_GRACE: Duration = Duration::from_secs(5);
+/// How much earlier than the step's deadline the server's `statement_timeout` fires (at most),
+/// so a slow statement ends with the server's own message.
+const STATEMENT_MARGIN: Duration = Duration::from_millis(100);
 
 /// Rows of one statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,9 +193,11 @@ impl PgPool {
         })
     }
 
-    /// Runs one query with positional params ($1..). Opens connections lazily, at most `size` at once; callers beyond that WAIT for a free connection (they never fail for lack of one).
-    ///
-    /// `timeout` becomes the statement's `statement_timeout` (`Duration::ZERO`: no limit).
+    /// Runs one statement with `params` and returns its rows. Waiting for a free connection
+    /// does not count against `timeout` (steps beyond the pool wait, they do not fail);
+    /// from then on connecting and running must fit in it. The server is told a little
+    /// less as `statement_timeout`, so its own message is what a slow query reports.
+    /// `Duration::ZERO`: no limit.
     pub async fn query(
         &self,
         sql: &str,
@@ -203,13 +205,27 @@ impl PgPool {
         mutating: bool,
         timeout: Duration,
     ) -> Result<QueryResult, ActionError> {
-        let mut lease = self.checkout().await?;
+        let permit = self.acquire().await?;
+        let started = std::time::Instant::now();
         let work = async {
-            match self.run(&mut lease, sql, params, mutating, timeout).await {
+            let mut lease = self.lease(permit).await?;
+            // What is left once connected, a little less, so the server ends the statement
+            // (with its own message) before the client gives up.
+            let statement_timeout = if timeout.is_zero() {
+                Duration::ZERO
+            } else {
+                let left = timeout.saturating_sub(started.elapsed());
+                left.saturating_sub((left / 10).min(STATEMENT_MARGIN))
+                    .max(Duration::from_millis(1))
+            };
+            match self
+                .run(&mut lease, sql, params, mutating, statement_timeout)
+                .await
+            {
                 // The idle connection had died unseen; nothing ran yet, so try a new one.
                 Err(Attempt::Stale(_)) if lease.reused => {
                     lease.replace(self.connect().await?);
-                    self.run(&mut lease, sql, params, mutating, timeout)
+                    self.run(&mut lease, sql, params, mutating, statement_timeout)
                         .await
                         .map_err(Attempt::into_error)
                 }
@@ -219,15 +235,14 @@ impl PgPool {
         if timeout.is_zero() {
             return work.await;
         }
-        match tokio::time::timeout(timeout.saturating_add(CLIENT_GRACE), work).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
             // Dropping the work leaves the lease in flight: it fires a cancel and is discarded.
             Err(_) => Err(self.err(
                 ActionError::Unreachable,
                 format!(
-                    "no answer from {} within {:.1}s (statement timeout {:.1}s)",
+                    "no answer from {} within {:.1}s",
                     self.address,
-                    timeout.saturating_add(CLIENT_GRACE).as_secs_f64(),
                     timeout.as_secs_f64()
                 ),
             )),
@@ -332,12 +347,16 @@ impl PgPool {
         }
     }
 
-    async fn checkout(&self) -> Result<Lease<'_>, ActionError> {
-        let permit = self
-            .permits
+    /// A pool slot; waits while all are taken.
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, ActionError> {
+        self.permits
             .acquire()
             .await
-            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))?;
+            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))
+    }
+
+    /// A connection for a slot: an idle one that is still open, or a new one.
+    async fn lease<'a>(&'a self, permit: SemaphorePermit<'a>) -> Result<Lease<'a>, ActionError> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             let mut found = None;

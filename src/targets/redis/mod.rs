@@ -67,6 +67,7 @@ mod reply;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo};
@@ -166,7 +167,12 @@ impl RedisPool {
     }
 
     /// Runs one command (argv[0] is the command name). Returns the reply as natural JSON.
-    pub async fn command(&self, argv: &[String], mutating: bool) -> Result<Value, ActionError> {
+    pub async fn command(
+        &self,
+        argv: &[String],
+        mutating: bool,
+        timeout: Duration,
+    ) -> Result<Value, ActionError> {
         let Some(name) = argv.first().filter(|n| !n.trim().is_empty()) else {
             return Err(self.err(ActionError::InvalidArgs, "empty command".to_string()));
         };
@@ -188,20 +194,38 @@ impl RedisPool {
             ));
         }
 
-        let mut lease = self.checkout().await?;
-        if !mutating {
-            let info = self.command_info(&mut lease, &lname, argv).await?;
-            self.check_read_only(&info, &lname, argv)?;
+        // Waiting for a free connection does not count against `timeout`: steps beyond the
+        // pool wait, they do not fail.
+        let permit = self.acquire().await?;
+        let work = async {
+            let mut lease = self.lease(permit).await?;
+            if !mutating {
+                let info = self.command_info(&mut lease, &lname, argv).await?;
+                self.check_read_only(&info, &lname, argv)?;
+            }
+            let mut cmd = redis::cmd(name);
+            for arg in &argv[1..] {
+                cmd.arg(arg.as_str());
+            }
+            // Only commands known to be read-only are safe to send twice.
+            match self.send(&mut lease, &cmd, !mutating).await? {
+                redis::Value::ServerError(e) => Err(self.reply_error(&e)),
+                value => Ok(to_json(value)),
+            }
+        };
+        if timeout.is_zero() {
+            return work.await;
         }
-        let mut cmd = redis::cmd(name);
-        for arg in &argv[1..] {
-            cmd.arg(arg.as_str());
-        }
-        // Only commands known to be read-only are safe to send twice.
-        match self.send(&mut lease, &cmd, !mutating).await? {
-            redis::Value::ServerError(e) => Err(self.reply_error(&e)),
-            value => Ok(to_json(value)),
-        }
+        // Dropping the work on timeout drops its connection, which ends the command on the
+        // server too.
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(self.err(
+                    ActionError::Unreachable,
+                    format!("no answer within {:.1}s", timeout.as_secs_f64()),
+                ))
+            })
     }
 
     /// Sends one command on the lease's connection and reads its reply (an error reply is a
@@ -226,12 +250,16 @@ impl RedisPool {
         Ok(value)
     }
 
-    async fn checkout(&self) -> Result<Lease<'_>, ActionError> {
-        let permit = self
-            .permits
+    /// A pool slot; waits while all are taken.
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, ActionError> {
+        self.permits
             .acquire()
             .await
-            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))?;
+            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))
+    }
+
+    /// A connection for a slot: an idle one, or a new one.
+    async fn lease<'a>(&'a self, permit: SemaphorePermit<'a>) -> Result<Lease<'a>, ActionError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (conn, reused) = match idle {
             Some(c) => (c, true),
