@@ -17,11 +17,16 @@ pub use refs::{Call, CallKind, Ref, Seg};
 pub use scope::Scope;
 pub use template::{Part, Template, TemplateError, text_of};
 
+/// Instructions one evaluation may execute (a loop over ten thousand rows fits easily).
+const EXPRESSION_FUEL: u64 = 1_000_000;
+
 /// The one expression environment: strict undefined, the builtin filters, plus `jq`
 /// and `from_json`. Static so compiled expressions can live in the runbook model.
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // An expression is a condition or a value, not a program: bound its work.
+    env.set_fuel(Some(EXPRESSION_FUEL));
     env.add_filter("jq", jq_filter);
     env.add_filter("from_json", from_json_filter);
     env.add_function("jq", jq_filter);
