@@ -101,6 +101,14 @@ impl Library {
         .help(help))
     }
 
+    /// A runbook's model without checking it (its own problems are its own file's
+    /// findings): for checks that look at what a runbook declares.
+    pub fn load_quietly(&self, name: &str) -> Option<Runbook> {
+        let path = self.entries.get(name)?;
+        let file = read_source(path).ok()?;
+        crate::loader::load_runbook(&file, &mut Diagnostics::new()).map(|(rb, _)| rb)
+    }
+
     /// Reads, loads and checks one runbook file; any error-level finding fails it.
     pub fn load_checked(
         &self,

@@ -25,6 +25,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("invalid-type", "S003"),
     ("malformed", "Y001"),
     ("name-mismatch", "R001"),
+    ("nested-params", "X002"),
     ("no-action", "A001"),
     ("param-example", "P001"),
     ("race", "X004"),

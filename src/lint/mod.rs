@@ -71,6 +71,8 @@ fn check_step_settings(
                             .at(file, arg.value.span(), "unknown runbook")
                             .help_opt(suggest::help(&target, lib.names())),
                         );
+                    } else if let Some(callee) = lib.load_quietly(&target) {
+                        check_nested_params(file, step, &callee, diags);
                     }
                 }
             }
@@ -103,6 +105,79 @@ fn check_step_settings(
                     }
                 }
             }
+        }
+    }
+}
+
+/// The params a `runbook` step passes must be ones the called runbook declares, its
+/// required ones must be there, and literal values must match their patterns: a nested
+/// run must not fail on its params halfway through the parent run.
+fn check_nested_params(
+    file: &std::sync::Arc<crate::source::SourceFile>,
+    step: &crate::model::Step,
+    callee: &Runbook,
+    diags: &mut Diagnostics,
+) {
+    let given = step.action.args.get("params");
+    let entries: &[crate::model::Arg] = match given.map(|a| &a.value) {
+        Some(crate::model::ArgValue::Map { entries, .. }) => entries,
+        // A computed params map cannot be checked here; the nested run checks it.
+        Some(_) => return,
+        None => &[],
+    };
+    for e in entries {
+        match callee.param(&e.key) {
+            None => diags.push(
+                Diagnostic::error(
+                    Rule::UndeclaredParam,
+                    format!("runbook `{}` has no param `{}`", callee.name, e.key),
+                )
+                .at(file, e.key_span, "unknown param")
+                .help(
+                    suggest::help(&e.key, callee.params.iter().map(|p| p.name.as_str())).unwrap_or_else(|| {
+                        format!(
+                            "its params: {}",
+                            callee.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                        )
+                    }),
+                ),
+            ),
+            Some(p) => {
+                if let (Some(re), Some(v)) = (&p.pattern, e.value.literal()) {
+                    let text = crate::expr::text_of(&v);
+                    if !re.is_match(&text) {
+                        diags.push(
+                            Diagnostic::error(
+                                Rule::InvalidValue,
+                                format!(
+                                    "`{text}` does not match the pattern `{}` of param `{}` of runbook `{}`",
+                                    re.as_str(),
+                                    p.name,
+                                    callee.name
+                                ),
+                            )
+                            .at(file, e.value.span(), "does not match"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for p in callee.params.iter().filter(|p| p.required && p.default.is_none()) {
+        if !entries.iter().any(|e| e.key == p.name) {
+            let span = given.map_or(step.action.key_span, |a| a.key_span);
+            diags.push(
+                Diagnostic::error(
+                    Rule::MissingArgument,
+                    format!("runbook `{}` needs the param `{}`", callee.name, p.name),
+                )
+                .at(file, span, "missing param")
+                .help(format!(
+                    "add `{}: {}` to `params`",
+                    p.name,
+                    p.example.as_ref().map_or_else(|| "...".to_string(), crate::expr::text_of)
+                )),
+            );
         }
     }
 }
