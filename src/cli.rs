@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::invocation::{
-    Command, Global, GraphFormat, Invocation, LintFormat, RunFormat, RunOptions,
+    Command, Global, GraphFormat, Invocation, LintFormat, RunFormat, RunOptions, Shell,
 };
 use crate::report::style::ColorChoice;
 
@@ -66,7 +66,7 @@ pub enum CliCommand {
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: ShellArg,
     },
     /// Print the man page (roff)
     Man,
@@ -133,6 +133,16 @@ pub enum LintFormatArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    #[value(name = "powershell")]
+    PowerShell,
+    Elvish,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum GraphFormatArg {
     Mermaid,
     Dot,
@@ -188,7 +198,13 @@ impl Cli {
                 },
             },
             CliCommand::Schema => Command::Schema,
-            CliCommand::Completions { shell } => Command::Completions(shell),
+            CliCommand::Completions { shell } => Command::Completions(match shell {
+                ShellArg::Bash => Shell::Bash,
+                ShellArg::Zsh => Shell::Zsh,
+                ShellArg::Fish => Shell::Fish,
+                ShellArg::PowerShell => Shell::PowerShell,
+                ShellArg::Elvish => Shell::Elvish,
+            }),
             CliCommand::Man => Command::Man,
         };
         Invocation { global, command }

@@ -36,7 +36,7 @@ pub enum Command {
         format: GraphFormat,
     },
     Schema,
-    Completions(clap_complete::Shell),
+    Completions(Shell),
     Man,
 }
 
@@ -66,6 +66,16 @@ pub enum LintFormat {
     Human,
     Json,
     Github,
+}
+
+/// Shells `opsctl completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    PowerShell,
+    Elvish,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -163,6 +163,17 @@ impl Redactor {
     }
 }
 
+static URL_PASSWORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"([A-Za-z][A-Za-z0-9+.-]*://[^\s/@:"']*:)[^\s/@"']+@"#)
+        .expect("static regex")
+});
+
+/// Masks the password of every URL in `text` (`scheme://user:***@host`): for output that
+/// quotes files, such as diagnostics showing a line of a config with a literal URL.
+pub fn mask_url_passwords(text: &str) -> String {
+    URL_PASSWORD.replace_all(text, "${1}***@").into_owned()
+}
+
 /// `text` cut to `max` characters with an ellipsis.
 pub fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -265,6 +276,18 @@ mod tests {
         let mut v = json!({"a": ["s3cr3t/pw", 1], "s3cr3t/pw": true});
         r.redact_json(&mut v);
         assert_eq!(v, json!({"a": ["***", 1], "***": true}));
+    }
+
+    #[test]
+    fn masks_url_passwords_in_text() {
+        assert_eq!(
+            mask_url_passwords("4 | url: \"postgres://app:hunter22@db:5432/x\" and redis://:pw@h"),
+            "4 | url: \"postgres://app:***@db:5432/x\" and redis://:***@h"
+        );
+        assert_eq!(
+            mask_url_passwords("https://example.com/a:b@c"),
+            "https://example.com/a:b@c"
+        );
     }
 
     #[test]

@@ -909,3 +909,15 @@ fn max_parallel_bounds_nested_runs_too() {
     );
     assert_eq!(server.max_in_flight(), 2);
 }
+
+#[test]
+fn exec_with_a_background_child_ends_with_its_command() {
+    let p = Project::new();
+    p.runbook(
+        "bg",
+        "name: bg\ntitle: B\nsteps:\n  - id: start\n    exec: { shell: \"sleep 100 & echo started\", readonly: true }\n    timeout: 5s\n    expect: [\"stdout | trim == 'started'\"]\n",
+    );
+    let (out, steps) = run_json(&p, "bg", &[]);
+    out.code(0);
+    assert_eq!(steps["start"]["status"], "ok", "{:?}", steps["start"]);
+}

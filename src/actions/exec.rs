@@ -18,6 +18,8 @@ pub struct Exec;
 
 /// Output beyond this per stream is dropped (the step still sees the first part).
 const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// How long output is still read once the command's process group has ended.
+const READ_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 static SPEC: ActionSpec = ActionSpec {
     name: "exec",
@@ -167,14 +169,14 @@ impl Action for Exec {
                 .spawn()
                 .map_err(|e| ActionError::Unreachable(format!("cannot start `{program}`: {e}")))?;
             // Dropped on timeout or cancellation: kills the whole process group.
-            let _group = child.id().map(ProcessGroup);
-            let mut stdout = child.stdout.take();
-            let mut stderr = child.stderr.take();
-            let (out, err, status) = tokio::join!(
-                read_capped(stdout.as_mut()),
-                read_capped(stderr.as_mut()),
-                child.wait()
-            );
+            let group = child.id().map(ProcessGroup);
+            let stdout = tokio::spawn(read_capped(child.stdout.take()));
+            let stderr = tokio::spawn(read_capped(child.stderr.take()));
+            let status = child.wait().await;
+            // The step owns what it started: background children still in the group end
+            // with it, which also closes the pipes they held open.
+            drop(group);
+            let (out, err) = tokio::join!(finish_reading(stdout), finish_reading(stderr));
             let status = status.map_err(|e| ActionError::Failed(format!("`{program}`: {e}")))?;
             let mut outputs = Outputs::new();
             outputs.insert(
@@ -189,8 +191,22 @@ impl Action for Exec {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<&mut R>) -> String {
-    let Some(reader) = reader else {
+/// The output read so far; a process outside the group (one that left it with `setsid`)
+/// may hold the pipe open, so reading stops after a short grace.
+async fn finish_reading(reader: tokio::task::JoinHandle<String>) -> String {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(READ_GRACE, reader).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) => String::new(),
+        Err(_) => {
+            abort.abort();
+            String::new()
+        }
+    }
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> String {
+    let Some(mut reader) = reader else {
         return String::new();
     };
     let mut buf = Vec::new();

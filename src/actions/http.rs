@@ -61,7 +61,7 @@ static SPEC: ActionSpec = ActionSpec {
         },
         ArgSpec {
             name: "auth",
-            ty: ArgType::StrMap,
+            ty: ArgType::Keys(&["bearer_env"]),
             required: false,
             doc: "`{bearer_env: VAR}`: send `Authorization: Bearer $VAR`.",
         },

@@ -25,6 +25,10 @@ use crate::model::Args;
 
 pub use spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
 
+/// Most rows (Postgres) or list items (Redis) a step keeps: everything a step outputs is
+/// held, shown and recorded, so an accidental `SELECT *` must stay bounded.
+pub const MAX_ITEMS: usize = 10_000;
+
 /// What an action produced: named outputs (`status`, `rows`, ...).
 pub type Outputs = Map<String, Value>;
 

@@ -57,6 +57,10 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "First column of the first row (null if none).",
         },
         OutputSpec {
+            name: "truncated",
+            doc: "Whether `rows` holds only the first 10 000 rows (`row_count` counts them all).",
+        },
+        OutputSpec {
             name: "latency_ms",
             doc: "Time to run the query.",
         },
@@ -147,10 +151,19 @@ impl Action for Postgres {
             let mut out = Outputs::new();
             out.insert("row_count".into(), json!(result.row_count));
             out.insert("value".into(), value);
+            let truncated = result.rows.len() > super::MAX_ITEMS;
             out.insert(
                 "rows".into(),
-                Value::Array(result.rows.into_iter().map(Value::Object).collect()),
+                Value::Array(
+                    result
+                        .rows
+                        .into_iter()
+                        .take(super::MAX_ITEMS)
+                        .map(Value::Object)
+                        .collect(),
+                ),
             );
+            out.insert("truncated".into(), json!(truncated));
             out.insert("latency_ms".into(), latency);
             Ok(out)
         })

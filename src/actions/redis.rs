@@ -44,6 +44,10 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "The reply as JSON (strings, integers, lists, maps).",
         },
         OutputSpec {
+            name: "truncated",
+            doc: "Whether a list reply was cut to its first 10 000 items.",
+        },
+        OutputSpec {
             name: "info",
             doc: "For INFO: the fields as a map (numbers as numbers).",
         },
@@ -118,7 +122,15 @@ impl Action for Redis {
                     out.insert("info".into(), Value::Object(parse_info(text)));
                 }
             }
+            let (value, truncated) = match value {
+                Value::Array(mut items) if items.len() > super::MAX_ITEMS => {
+                    items.truncate(super::MAX_ITEMS);
+                    (Value::Array(items), true)
+                }
+                other => (other, false),
+            };
             out.insert("value".into(), value);
+            out.insert("truncated".into(), json!(truncated));
             out.insert("latency_ms".into(), latency);
             Ok(out)
         })

@@ -74,6 +74,8 @@ pub enum ArgType {
     Any,
     /// An integer or a string such as `"+2"` or `"x2"` (k8s.scale replicas).
     IntOrStr,
+    /// A mapping with these keys only (`auth: {bearer_env: VAR}`).
+    Keys(&'static [&'static str]),
 }
 
 impl ArgType {
@@ -92,6 +94,7 @@ impl ArgType {
             ArgType::List => "a list".into(),
             ArgType::Any => "any value".into(),
             ArgType::IntOrStr => "an integer or a string".into(),
+            ArgType::Keys(keys) => format!("a mapping with {}", keys.join(", ")),
         }
     }
 
@@ -115,6 +118,11 @@ impl ArgType {
             ArgType::List => json!({"anyOf": [{"type": "array"}, expr]}),
             ArgType::Any => json!({}),
             ArgType::IntOrStr => json!({"type": ["integer", "string"]}),
+            ArgType::Keys(keys) => json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": keys.iter().map(|k| (k.to_string(), json!({"type": "string"}))).collect::<serde_json::Map<_, _>>(),
+            }),
         }
     }
 }
@@ -207,6 +215,26 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
     if value.is_template() {
         return;
     }
+    if let (ArgType::Keys(keys), ArgValue::Map { entries, .. }) = (arg_spec.ty, value) {
+        for e in entries.iter().filter(|e| !keys.contains(&e.key.as_str())) {
+            cx.push(
+                Diagnostic::error(
+                    Rule::UnknownArgument,
+                    format!(
+                        "unknown key `{}` in `{}` of `{}`",
+                        e.key, arg_spec.name, spec.name
+                    ),
+                )
+                .at(cx.file, e.key_span, "unknown key")
+                .help(
+                    suggest::help(&e.key, keys.iter().copied()).unwrap_or_else(|| {
+                        format!("`{}` takes: {}", arg_spec.name, keys.join(", "))
+                    }),
+                ),
+            );
+        }
+        return;
+    }
     let bad = |cx: &mut Cx<'_>, detail: String, help: Option<String>| {
         cx.push(
             Diagnostic::error(
@@ -225,7 +253,12 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
     let ok = match (arg_spec.ty, &literal) {
         (_, None) => matches!(
             arg_spec.ty,
-            ArgType::Any | ArgType::Map | ArgType::List | ArgType::StrList | ArgType::StrMap
+            ArgType::Any
+                | ArgType::Map
+                | ArgType::List
+                | ArgType::StrList
+                | ArgType::StrMap
+                | ArgType::Keys(_)
         ),
         (ArgType::Str, Some(v)) => v.is_string() || v.is_number() || v.is_boolean(),
         (ArgType::Int, Some(v)) => v.is_i64() || v.is_u64(),
@@ -266,6 +299,7 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
         (ArgType::List, Some(v)) => v.is_array(),
         (ArgType::Any, Some(_)) => true,
         (ArgType::IntOrStr, Some(v)) => v.is_i64() || v.is_u64() || v.is_string(),
+        (ArgType::Keys(_), Some(v)) => v.is_object(),
     };
     if !ok {
         bad(

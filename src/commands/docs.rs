@@ -5,7 +5,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::exit_code;
-use crate::invocation::{Global, GraphFormat};
+use crate::invocation::{Global, GraphFormat, Shell};
 use crate::library::{Library, read_source};
 use crate::report;
 
@@ -90,7 +90,14 @@ pub fn schema() -> i32 {
     super::print_stdout(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))
 }
 
-pub fn completions(shell: clap_complete::Shell) -> i32 {
+pub fn completions(shell: Shell) -> i32 {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+        Shell::PowerShell => clap_complete::Shell::PowerShell,
+        Shell::Elvish => clap_complete::Shell::Elvish,
+    };
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "opsctl", &mut buf);

@@ -60,7 +60,8 @@ fn print(g: &Global, diags: &[crate::diagnostic::Diagnostic], format: LintFormat
         LintFormat::Json => render_json(diags) + "\n",
         LintFormat::Github => render_github(diags),
     };
-    let code = super::print_stdout(&text);
+    // Snippets quote config lines; a literal URL's password must not be printed.
+    let code = super::print_stdout(&crate::redact::mask_url_passwords(&text));
     if code != exit_code::OK {
         return code;
     }

@@ -38,8 +38,9 @@ pub fn dispatch(inv: Invocation) -> i32 {
 /// Prints diagnostics on stderr (human form) after redaction.
 pub fn report_errors(g: &Global, diags: &[Diagnostic], redactor: &Redactor) {
     let text = render_human_all(diags, g.color.enabled_for_stderr());
+    let text = crate::redact::mask_url_passwords(&redactor.redact(&text));
     let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{}", redactor.redact(&text));
+    let _ = write!(err, "{text}");
 }
 
 /// Loads the config or reports why not.

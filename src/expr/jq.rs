@@ -171,7 +171,11 @@ mod tests {
 
     #[test]
     fn refuses_definitions_and_stops_waiting_for_endless_programs() {
-        assert!(compile("def f: [f]; f").unwrap_err().contains("`def` is not allowed"));
+        assert!(
+            compile("def f: [f]; f")
+                .unwrap_err()
+                .contains("`def` is not allowed")
+        );
         assert!(compile("\"def x\" | length").is_ok());
         let err = run("last(range(1e15))", &json!(null)).unwrap_err();
         assert!(err.contains("did not finish"), "{err}");

@@ -131,6 +131,17 @@ impl ExprCx<'_> {
                 let (Some(known), Some(name)) = (self.vars, r.name_at(0)) else {
                     return;
                 };
+                // `vars.x is defined` / `vars.x | default(...)` are written for optional vars.
+                let guarded = self.expr.calls().iter().any(|c| {
+                    matches!(
+                        (c.kind, c.name.as_str()),
+                        (CallKind::Test, "defined" | "undefined")
+                            | (CallKind::Filter, "default" | "d")
+                    )
+                });
+                if guarded {
+                    return;
+                }
                 if !known.contains(&name) {
                     let help = suggest::help(name, known.iter().copied()).unwrap_or_else(|| {
                         "define it under `vars:` of the environments in opsctl.yaml".to_string()

@@ -134,12 +134,18 @@ fn check_nested_params(
                 )
                 .at(file, e.key_span, "unknown param")
                 .help(
-                    suggest::help(&e.key, callee.params.iter().map(|p| p.name.as_str())).unwrap_or_else(|| {
-                        format!(
-                            "its params: {}",
-                            callee.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                        )
-                    }),
+                    suggest::help(&e.key, callee.params.iter().map(|p| p.name.as_str()))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "its params: {}",
+                                callee
+                                    .params
+                                    .iter()
+                                    .map(|p| p.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }),
                 ),
             ),
             Some(p) => {
@@ -163,7 +169,11 @@ fn check_nested_params(
             }
         }
     }
-    for p in callee.params.iter().filter(|p| p.required && p.default.is_none()) {
+    for p in callee
+        .params
+        .iter()
+        .filter(|p| p.required && p.default.is_none())
+    {
         if !entries.iter().any(|e| e.key == p.name) {
             let span = given.map_or(step.action.key_span, |a| a.key_span);
             diags.push(
@@ -175,7 +185,9 @@ fn check_nested_params(
                 .help(format!(
                     "add `{}: {}` to `params`",
                     p.name,
-                    p.example.as_ref().map_or_else(|| "...".to_string(), crate::expr::text_of)
+                    p.example
+                        .as_ref()
+                        .map_or_else(|| "...".to_string(), crate::expr::text_of)
                 )),
             );
         }

@@ -10,6 +10,8 @@ use crate::exec::{Event, Reporter};
 pub struct JsonReporter {
     out: Box<dyn Write + Send>,
     steps: Vec<(usize, Value)>,
+    /// In a plan: every step it described instead of executing, nested ones included.
+    planned: Vec<Value>,
     mode: &'static str,
     /// The printed object (kept for callers that embed opsctl).
     pub last: Option<Value>,
@@ -20,6 +22,7 @@ impl JsonReporter {
         JsonReporter {
             out,
             steps: Vec::new(),
+            planned: Vec::new(),
             mode: "run",
             last: None,
         }
@@ -28,6 +31,20 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn event(&mut self, event: &Event) {
+        if let Event::StepFinished {
+            path,
+            plan: Some(p),
+            ..
+        } = event
+        {
+            self.planned.push(json!({
+                "path": path,
+                "would_run": p.would_run,
+                "reason": p.reason,
+                "description": p.description,
+                "args": p.args,
+            }));
+        }
         match event {
             Event::RunStarted {
                 parent: None, mode, ..
@@ -74,7 +91,7 @@ impl Reporter for JsonReporter {
                 ..
             } => {
                 self.steps.sort_by_key(|(i, _)| *i);
-                let doc = json!({
+                let mut doc = json!({
                     "runbook": runbook,
                     "run_id": run_id,
                     "mode": self.mode,
@@ -82,6 +99,9 @@ impl Reporter for JsonReporter {
                     "duration_ms": duration_ms,
                     "steps": self.steps.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
                 });
+                if self.mode == "plan" {
+                    doc["planned"] = Value::Array(std::mem::take(&mut self.planned));
+                }
                 let _ = writeln!(
                     self.out,
                     "{}",

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::exec::{Event, Reporter};
@@ -21,9 +22,11 @@ impl RecordWriter {
                 std::fs::create_dir_all(dir)?;
             }
         }
+        // Records hold query results and response bodies: readable by their owner only.
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)?;
         Ok(RecordWriter {
             file: BufWriter::new(file),
