@@ -136,7 +136,7 @@ impl Action for Postgres {
         Box::pin(async move {
             let a: Args = parse_args("postgres", args)?;
             let target = a.target.as_deref().unwrap_or("default");
-            let pool = cx.clients().postgres(target).await?;
+            let pool = cx.clients().postgres(target)?;
             let started = Instant::now();
             let result = pool
                 .query(&a.query, &a.params, a.mutating, cx.timeout())

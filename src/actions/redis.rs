@@ -112,7 +112,7 @@ impl Action for Redis {
                 return Err(ActionError::InvalidArgs("redis: `command` is empty".into()));
             }
             let target = a.target.as_deref().unwrap_or("default");
-            let pool = cx.clients().redis(target).await?;
+            let pool = cx.clients().redis(target)?;
             let started = Instant::now();
             let value = pool.command(&argv, a.mutating, cx.timeout()).await?;
             let latency = latency_ms(started);

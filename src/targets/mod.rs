@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod messages;
+pub mod pool;
 pub mod postgres;
 pub mod redis;
 pub mod tls;
@@ -17,6 +18,10 @@ use crate::redact::Redactor;
 pub use http::ResolvedHttpTarget;
 pub use postgres::PgPool;
 pub use redis::RedisPool;
+
+/// How a pool is made: target name, URL, size, CA file, redactor.
+type NewPool<P> =
+    fn(&str, &str, usize, Option<&std::path::Path>, Redactor) -> Result<P, ActionError>;
 
 /// A client built on first use; the error is kept so every step sees the same cause.
 pub type Lazy<T> = OnceLock<Result<T, String>>;
@@ -53,31 +58,27 @@ impl Clients {
         self.http.target(name, &self.redactor)
     }
 
-    pub async fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
-        let (target, cell) = lookup(&self.postgres, "postgres", name)?;
-        cell.get_or_init(|| {
-            let url = target.url.resolve(&format!("postgres target `{name}`"))?;
-            self.redactor.add_url_password(&url);
-            PgPool::new(
-                name,
-                &url,
-                target.pool,
-                target.ca_file.as_deref(),
-                self.redactor.clone(),
-            )
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(ActionError::Config)
+    pub fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
+        self.pooled(&self.postgres, "postgres", name, PgPool::new)
     }
 
-    pub async fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
-        let (target, cell) = lookup(&self.redis, "redis", name)?;
+    pub fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
+        self.pooled(&self.redis, "redis", name, RedisPool::new)
+    }
+
+    /// A Postgres or Redis target's pool, built the first time a step needs it.
+    fn pooled<P>(
+        &self,
+        targets: &HashMap<String, (DbTarget, Lazy<Arc<P>>)>,
+        kind: &str,
+        name: &str,
+        new: NewPool<P>,
+    ) -> Result<Arc<P>, ActionError> {
+        let (target, cell) = lookup(targets, kind, name)?;
         cell.get_or_init(|| {
-            let url = target.url.resolve(&format!("redis target `{name}`"))?;
+            let url = target.url.resolve(&format!("{kind} target `{name}`"))?;
             self.redactor.add_url_password(&url);
-            RedisPool::new(
+            new(
                 name,
                 &url,
                 target.pool,

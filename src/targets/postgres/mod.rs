@@ -70,11 +70,10 @@ mod rows;
 mod tls;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config};
@@ -82,6 +81,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::actions::ActionError;
 use crate::redact::Redactor;
+use crate::targets::pool::Slots;
 
 use errors::{describe_hosts, error_text};
 use rows::rows_to_json;
@@ -111,8 +111,7 @@ pub struct PgPool {
     tls: MakeRustlsConnect,
     /// `host:port` list for messages.
     address: String,
-    permits: Semaphore,
-    idle: Mutex<Vec<Client>>,
+    slots: Slots<Client>,
     redactor: Redactor,
 }
 
@@ -121,7 +120,7 @@ impl std::fmt::Debug for PgPool {
         f.debug_struct("PgPool")
             .field("name", &self.name)
             .field("address", &self.address)
-            .field("available", &self.permits.available_permits())
+            .field("available", &self.slots.available())
             .finish_non_exhaustive()
     }
 }
@@ -187,8 +186,7 @@ impl PgPool {
             config,
             tls,
             address,
-            permits: Semaphore::new(size.max(1)),
-            idle: Mutex::new(Vec::new()),
+            slots: Slots::new(size),
             redactor,
         })
     }
@@ -349,25 +347,15 @@ impl PgPool {
 
     /// A pool slot; waits while all are taken.
     async fn acquire(&self) -> Result<SemaphorePermit<'_>, ActionError> {
-        self.permits
+        self.slots
             .acquire()
             .await
-            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))
+            .ok_or_else(|| self.err(ActionError::Failed, "connection pool closed".to_string()))
     }
 
     /// A connection for a slot: an idle one that is still open, or a new one.
     async fn lease<'a>(&'a self, permit: SemaphorePermit<'a>) -> Result<Lease<'a>, ActionError> {
-        let reused = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let mut found = None;
-            while let Some(client) = idle.pop() {
-                if !client.is_closed() {
-                    found = Some(client);
-                    break;
-                }
-            }
-            found
-        };
+        let reused = self.slots.take_idle(|c| !c.is_closed());
         let (client, reused) = match reused {
             Some(c) => (c, true),
             None => (self.connect().await?, false),
@@ -441,11 +429,7 @@ impl Drop for Lease<'_> {
             return;
         };
         if self.reusable && !client.is_closed() {
-            self.pool
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(client);
+            self.pool.slots.put_back(client);
             return;
         }
         if self.in_flight && !client.is_closed() {

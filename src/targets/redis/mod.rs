@@ -72,10 +72,11 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo};
 use serde_json::Value;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 
 use crate::actions::ActionError;
 use crate::redact::Redactor;
+use crate::targets::pool::Slots;
 
 use connect::{Handshake, root_bundle};
 use errors::{is_connection_lost, redis_error_text};
@@ -89,8 +90,7 @@ pub struct RedisPool {
     client: redis::Client,
     address: String,
     handshake: Handshake,
-    permits: Semaphore,
-    idle: Mutex<Vec<MultiplexedConnection>>,
+    slots: Slots<MultiplexedConnection>,
     commands: Mutex<HashMap<String, InfoCell>>,
     redactor: Redactor,
 }
@@ -100,7 +100,7 @@ impl std::fmt::Debug for RedisPool {
         f.debug_struct("RedisPool")
             .field("name", &self.name)
             .field("address", &self.address)
-            .field("available", &self.permits.available_permits())
+            .field("available", &self.slots.available())
             .finish_non_exhaustive()
     }
 }
@@ -159,8 +159,7 @@ impl RedisPool {
             client,
             address,
             handshake,
-            permits: Semaphore::new(size.max(1)),
-            idle: Mutex::new(Vec::new()),
+            slots: Slots::new(size),
             commands: Mutex::new(HashMap::new()),
             redactor,
         })
@@ -252,15 +251,15 @@ impl RedisPool {
 
     /// A pool slot; waits while all are taken.
     async fn acquire(&self) -> Result<SemaphorePermit<'_>, ActionError> {
-        self.permits
+        self.slots
             .acquire()
             .await
-            .map_err(|_| self.err(ActionError::Failed, "connection pool closed".to_string()))
+            .ok_or_else(|| self.err(ActionError::Failed, "connection pool closed".to_string()))
     }
 
     /// A connection for a slot: an idle one, or a new one.
     async fn lease<'a>(&'a self, permit: SemaphorePermit<'a>) -> Result<Lease<'a>, ActionError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = self.slots.take_idle(|_| true);
         let (conn, reused) = match idle {
             Some(c) => (c, true),
             None => (self.connect().await?, false),
@@ -300,11 +299,7 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         let conn = self.conn.take();
         if let (Some(conn), false) = (conn, self.busy) {
-            self.pool
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+            self.pool.slots.put_back(conn);
         }
         // Otherwise the connection is dropped: its driver task stops and the socket closes
         // (which also ends a blocking command on the server).
