@@ -9,12 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EnvConfig};
 use crate::diagnostic::Diagnostic;
-use crate::exec::confirm::Prompter;
 use crate::exec::{EventSink, Mode, Reporter, RunCtx, RunStatus, Shared};
 use crate::exit_code;
 use crate::invocation::{Global, RunFormat, RunOptions};
 use crate::library::{Checked, Library};
 use crate::redact::Redactor;
+use crate::report::prompt::Prompter;
 use crate::report::{self, HumanReporter, JsonReporter, RecordWriter};
 use crate::rules::Rule;
 use crate::targets::{Clients, register_env_secrets};

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod prompt;
 pub mod record;
 pub mod style;
 
