@@ -9,6 +9,11 @@ use crate::invocation::{
 };
 use crate::report::style::ColorChoice;
 
+/// Default of `--max-parallel`: a hundred independent checks run in one round, so a run
+/// takes about the time of its slowest check; the services themselves are protected by
+/// their targets' pools.
+pub const DEFAULT_MAX_PARALLEL: u32 = 128;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "opsctl",
@@ -97,8 +102,9 @@ pub struct RunArgs {
     /// Only this step and its ancestors
     #[arg(long, value_name = "ID")]
     pub only: Option<String>,
-    /// Most steps running at once
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Most steps running at once (Postgres/Redis steps are bounded further by their
+    /// target's pool)
+    #[arg(long, default_value_t = DEFAULT_MAX_PARALLEL, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_parallel: u32,
     /// Output format
     #[arg(long, value_enum, default_value_t = RunFormatArg::Human)]

@@ -51,8 +51,9 @@ fn independent_steps_run_concurrently() {
     assert_eq!(steps.len(), 40);
     assert!(steps.values().all(|s| s["status"] == "ok"));
     assert_eq!(server.hits("GET", "/slow"), 40);
+    // All forty are in flight together: one round, about one answer's time.
     assert!(
-        server.max_in_flight() >= 30,
+        server.max_in_flight() >= 38,
         "the server saw at most {} requests at once",
         server.max_in_flight()
     );
