@@ -476,12 +476,14 @@ fn a_long_query_ends_with_the_step_timeout() {
 
 #[test]
 fn waiting_for_a_pooled_connection_does_not_count_against_the_timeout() {
+    // One connection, four 0.4 s queries with a 1 s timeout each: the last one waits 1.2 s
+    // for the connection, which must not count; its own 0.4 s fits easily.
     let p = Project::new();
-    config(&p, 2);
+    config(&p, 1);
     let mut yaml = String::from("name: queue\ntitle: Q\nsteps:\n");
     for i in 0..4 {
         yaml.push_str(&format!(
-            "  - id: s{i}\n    postgres: {{ target: primary, query: \"SELECT pg_sleep(0.6)\" }}\n    timeout: 1s\n"
+            "  - id: s{i}\n    postgres: {{ target: primary, query: \"SELECT pg_sleep(0.4)\" }}\n    timeout: 1s\n"
         ));
     }
     p.runbook("queue", &yaml);
