@@ -19,6 +19,17 @@ const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
 /// Bodies beyond this are cut (the step still sees the first part).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// HTTP-family steps address a full `url` or a configured `target`...
+pub const URL_OR_TARGET: Exclusive = Exclusive {
+    names: &["url", "target"],
+    required: true,
+};
+/// ...and `path` only goes with a `target`.
+pub const PATH_NEEDS_TARGET: Exclusive = Exclusive {
+    names: &["url", "path"],
+    required: false,
+};
+
 static SPEC: ActionSpec = ActionSpec {
     name: "http",
     summary: "Send an HTTP request and inspect the answer.",
@@ -107,18 +118,12 @@ static SPEC: ActionSpec = ActionSpec {
         },
     ],
     exclusive: &[
-        Exclusive {
-            names: &["url", "target"],
-            required: true,
-        },
+        URL_OR_TARGET,
         Exclusive {
             names: &["json", "body"],
             required: false,
         },
-        Exclusive {
-            names: &["url", "path"],
-            required: false,
-        },
+        PATH_NEEDS_TARGET,
     ],
     mutating: "unless the method is GET, HEAD or OPTIONS",
     default_expect: "status < 400",

@@ -6,8 +6,8 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{Endpoint, url_of};
-use super::spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
+use super::http::{Endpoint, PATH_NEEDS_TARGET, URL_OR_TARGET, url_of};
+use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
 use super::{Action, ActionError, Outputs, arg_str, latency_ms, parse_args};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
@@ -80,16 +80,7 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "Time to scrape.",
         },
     ],
-    exclusive: &[
-        Exclusive {
-            names: &["url", "target"],
-            required: true,
-        },
-        Exclusive {
-            names: &["url", "path"],
-            required: false,
-        },
-    ],
+    exclusive: &[URL_OR_TARGET, PATH_NEEDS_TARGET],
     mutating: "never",
     default_expect: "the metric has at least one matching series",
 };

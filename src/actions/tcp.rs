@@ -66,6 +66,16 @@ pub fn host_port(args: &Value, default_port: Option<u16>) -> Result<(String, u16
     Ok((host, port))
 }
 
+/// `host:port` of resolved arguments, for descriptions.
+pub fn endpoint_text(args: &Value, default_port: &str) -> String {
+    format!(
+        "{}:{}",
+        arg_str(args, "host").unwrap_or("?"),
+        args.get("port")
+            .map_or(default_port.to_string(), crate::expr::text_of)
+    )
+}
+
 impl Action for Tcp {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
@@ -76,12 +86,7 @@ impl Action for Tcp {
     }
 
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        format!(
-            "connect to {}:{}",
-            arg_str(args, "host").unwrap_or("?"),
-            args.get("port")
-                .map_or("?".to_string(), crate::expr::text_of)
-        )
+        format!("connect to {}", endpoint_text(args, "?"))
     }
 
     fn default_failure(&self, outputs: &Outputs) -> Option<String> {

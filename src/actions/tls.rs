@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
 use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::tcp::host_port;
+use super::tcp::{endpoint_text, host_port};
 use super::{Action, ActionError, Outputs, arg_str, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
@@ -83,12 +83,7 @@ impl Action for Tls {
     }
 
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        format!(
-            "read the TLS certificate of {}:{}",
-            arg_str(args, "host").unwrap_or("?"),
-            args.get("port")
-                .map_or("443".to_string(), crate::expr::text_of)
-        )
+        format!("read the TLS certificate of {}", endpoint_text(args, "443"))
     }
 
     fn execute<'a>(
