@@ -19,6 +19,14 @@ const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
 /// Bodies beyond this are cut (the step still sees the first part).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// `insecure`, shared by the HTTP-family actions.
+pub const INSECURE_ARG: ArgSpec = ArgSpec {
+    name: "insecure",
+    ty: ArgType::Bool,
+    required: false,
+    doc: "Skip TLS certificate verification (false).",
+};
+
 /// HTTP-family steps address a full `url` or a configured `target`...
 pub const URL_OR_TARGET: Exclusive = Exclusive {
     names: &["url", "target"],
@@ -88,12 +96,7 @@ static SPEC: ActionSpec = ActionSpec {
             required: false,
             doc: "Raw request body.",
         },
-        ArgSpec {
-            name: "insecure",
-            ty: ArgType::Bool,
-            required: false,
-            doc: "Skip TLS certificate verification (false).",
-        },
+        INSECURE_ARG,
     ],
     outputs: &[
         OutputSpec {

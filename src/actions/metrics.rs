@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{Endpoint, PATH_NEEDS_TARGET, URL_OR_TARGET, url_of};
+use super::http::{Endpoint, INSECURE_ARG, PATH_NEEDS_TARGET, URL_OR_TARGET, url_of};
 use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
 use super::{Action, ActionError, Outputs, arg_str, latency_ms, parse_args};
 use crate::config::EnvConfig;
@@ -59,12 +59,7 @@ static SPEC: ActionSpec = ActionSpec {
             required: false,
             doc: "How series combine into `value` (sum).",
         },
-        ArgSpec {
-            name: "insecure",
-            ty: ArgType::Bool,
-            required: false,
-            doc: "Skip TLS certificate verification (false).",
-        },
+        INSECURE_ARG,
     ],
     outputs: &[
         OutputSpec {

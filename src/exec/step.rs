@@ -417,7 +417,7 @@ fn resolved_or_partial(run: &RunCtx, i: usize) -> Value {
     let args = step.action.args.render(&scope).unwrap_or_else(|_| {
         step.action
             .args
-            .render_partial(&scope, &["params", "vars", "run"])
+            .render_partial(&scope, crate::expr::BEFORE_RUN)
     });
     run.shared.redactor.add_from_args(&args);
     args

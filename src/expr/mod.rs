@@ -15,6 +15,9 @@ use crate::source::Span;
 
 pub use refs::{Call, CallKind, Ref, Seg};
 pub use scope::Scope;
+
+/// Names known before any step has run: what a dry run or plan can resolve.
+pub const BEFORE_RUN: &[&str] = &["params", "vars", "run"];
 pub use template::{Part, Template, TemplateError, text_of};
 
 /// Instructions one evaluation may execute (a loop over ten thousand rows fits easily).

@@ -13,9 +13,6 @@ use crate::library::Checked;
 use crate::model::duration::format_duration;
 use crate::redact::{Redactor, is_credential_header};
 
-/// Names a dry run can resolve.
-const KNOWN: &[&str] = &["params", "vars", "run"];
-
 /// The dry-run document (also the `--format json` output).
 pub fn build(
     checked: &Checked,
@@ -49,7 +46,10 @@ pub fn build(
         for &i in &wave {
             let step = &rb.steps[i];
             let action = step.action.action;
-            let mut args = step.action.args.render_partial(&scope, KNOWN);
+            let mut args = step
+                .action
+                .args
+                .render_partial(&scope, crate::expr::BEFORE_RUN);
             redactor.add_from_args(&args);
             let mut mutating = action.mutates(&args);
             if action.spec().name == "runbook" {
