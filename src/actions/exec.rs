@@ -33,15 +33,15 @@ static SPEC: ActionSpec = ActionSpec {
         },
         ArgSpec {
             name: "shell",
-            ty: ArgType::Str,
+            ty: ArgType::ShellScript,
             required: false,
-            doc: "A script for `sh -c` (opt-in).",
+            doc: "A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.",
         },
         ArgSpec {
             name: "env",
             ty: ArgType::StrMap,
             required: false,
-            doc: "Extra environment variables.",
+            doc: "Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these.",
         },
         ArgSpec {
             name: "dir",
@@ -82,17 +82,42 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "exit_code == 0",
 };
 
+/// Variables a command inherits from opsctl's environment; everything else (credentials
+/// of the shell that started opsctl) stays out.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
     command: Option<Vec<Value>>,
-    shell: Option<String>,
+    shell: Option<Script>,
     #[serde(default)]
     env: Map<String, Value>,
     dir: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     readonly: bool,
+}
+
+/// A `shell:` argument: a plain script, or one with inserted values (rendered by
+/// [`crate::expr::Template::render_shell`]).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Script {
+    Plain(String),
+    WithValues {
+        script: String,
+        values: Map<String, Value>,
+    },
+}
+
+impl Script {
+    fn parts(&self) -> (&str, Option<&Map<String, Value>>) {
+        match self {
+            Script::Plain(s) => (s, None),
+            Script::WithValues { script, values } => (script, Some(values)),
+        }
+    }
 }
 
 impl Action for Exec {
@@ -102,6 +127,16 @@ impl Action for Exec {
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         super::spec::check_not_empty(&SPEC, args, "command", cx);
+        if let Some(arg) = args.get("shell").filter(|a| a.value.is_template()) {
+            cx.push(
+                crate::diagnostic::Diagnostic::warning(
+                    crate::rules::Rule::ShellInterpolation,
+                    "`shell:` script with `${{ }}` values: each value is passed as an environment variable ($OPSCTL_VALUE_1, ...), never as script text",
+                )
+                .at(cx.file, arg.value.span(), "values inserted here")
+                .help("prefer `command: [program, arg, ...]`, which runs without a shell"),
+            );
+        }
     }
 
     fn mutates(&self, args: &Value) -> bool {
@@ -109,15 +144,25 @@ impl Action for Exec {
     }
 
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        if let Some(s) = args.get("shell").and_then(Value::as_str) {
-            return format!("sh -c {}", shell_quote(s));
+        if let Some(script) = args.get("shell") {
+            let shown = match script {
+                Value::Object(o) => {
+                    let text = o.get("script").and_then(Value::as_str).unwrap_or("");
+                    match o.get("values").and_then(Value::as_object) {
+                        Some(values) => crate::expr::shell::display(text, values),
+                        None => text.to_string(),
+                    }
+                }
+                other => crate::expr::text_of(other),
+            };
+            return format!("sh -c {}", crate::expr::shell::quote(&shown));
         }
         let argv: Vec<String> = args
             .get("command")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .map(|v| shell_quote(&crate::expr::text_of(v)))
+                    .map(|v| crate::expr::shell::quote(&crate::expr::text_of(v)))
                     .collect()
             })
             .unwrap_or_default();
@@ -134,14 +179,19 @@ impl Action for Exec {
 
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
+        cx: &'a StepContext,
         args: Value,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
             let a: Args = parse_args("exec", args)?;
+            let mut values = None;
             let argv: Vec<String> = match (&a.command, &a.shell) {
                 (Some(cmd), _) => cmd.iter().map(crate::expr::text_of).collect(),
-                (None, Some(script)) => vec!["sh".into(), "-c".into(), script.clone()],
+                (None, Some(script)) => {
+                    let (text, v) = script.parts();
+                    values = v;
+                    vec!["sh".into(), "-c".into(), text.to_string()]
+                }
                 (None, None) => {
                     return Err(ActionError::InvalidArgs(
                         "exec: needs `command` or `shell`".into(),
@@ -157,10 +207,17 @@ impl Action for Exec {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
-                .kill_on_drop(true);
-            for (k, v) in &a.env {
+                .kill_on_drop(true)
+                .env_clear();
+            for name in INHERITED_ENV {
+                if let Some(v) = std::env::var_os(name) {
+                    cmd.env(name, v);
+                }
+            }
+            for (k, v) in a.env.iter().chain(values.into_iter().flatten()) {
                 cmd.env(k, crate::expr::text_of(v));
             }
+            crate::exec::children::die_with_parent(&mut cmd);
             if let Some(dir) = &a.dir {
                 cmd.current_dir(dir);
             }
@@ -169,7 +226,7 @@ impl Action for Exec {
                 .spawn()
                 .map_err(|e| ActionError::Unreachable(format!("cannot start `{program}`: {e}")))?;
             // Dropped on timeout or cancellation: kills the whole process group.
-            let group = child.id().map(ProcessGroup);
+            let group = child.id().map(crate::exec::children::Group::track);
             let stdout = tokio::spawn(read_capped(child.stdout.take()));
             let stderr = tokio::spawn(read_capped(child.stderr.take()));
             let status = child.wait().await;
@@ -177,6 +234,10 @@ impl Action for Exec {
             // with it, which also closes the pipes they held open.
             drop(group);
             let (out, err) = tokio::join!(finish_reading(stdout), finish_reading(stderr));
+            // Masked before it is cut: a secret across the limit would otherwise survive
+            // in part, where no mask matches it.
+            let out = cx.redactor().redact_cut(&out, MAX_OUTPUT_BYTES);
+            let err = cx.redactor().redact_cut(&err, MAX_OUTPUT_BYTES);
             let status = status.map_err(|e| ActionError::Failed(format!("`{program}`: {e}")))?;
             let mut outputs = Outputs::new();
             outputs.insert(
@@ -209,43 +270,21 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Stri
     let Some(mut reader) = reader else {
         return String::new();
     };
+    // Read past the limit by the longest secret we mask, so one that crosses the limit
+    // is still whole when it is masked (then the text is cut).
+    let keep = MAX_OUTPUT_BYTES + crate::redact::CUT_SLACK;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if buf.len() < MAX_OUTPUT_BYTES {
-                    let take = n.min(MAX_OUTPUT_BYTES - buf.len());
+                if buf.len() < keep {
+                    let take = n.min(keep - buf.len());
                     buf.extend_from_slice(&chunk[..take]);
                 }
             }
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// Kills the process group on drop (a no-op if it already exited).
-struct ProcessGroup(u32);
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.0) {
-            // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

@@ -58,6 +58,9 @@ pub struct Exclusive {
 #[derive(Clone, Copy, Debug)]
 pub enum ArgType {
     Str,
+    /// A script for `sh -c`: values inserted with `${{ }}` are passed as environment
+    /// variables, never pasted into the script text.
+    ShellScript,
     Int,
     Number,
     Bool,
@@ -83,6 +86,7 @@ impl ArgType {
     pub fn describe(self) -> String {
         match self {
             ArgType::Str => "a string".into(),
+            ArgType::ShellScript => "a shell script (string)".into(),
             ArgType::Int => "an integer".into(),
             ArgType::Number => "a number".into(),
             ArgType::Bool => "true or false".into(),
@@ -103,7 +107,7 @@ impl ArgType {
         use serde_json::json;
         let expr = json!({"type": "string", "pattern": "\\$\\{\\{"});
         match self {
-            ArgType::Str | ArgType::Duration => json!({"type": "string"}),
+            ArgType::Str | ArgType::Duration | ArgType::ShellScript => json!({"type": "string"}),
             ArgType::Int => json!({"anyOf": [{"type": "integer"}, expr]}),
             ArgType::Number => json!({"anyOf": [{"type": "number"}, expr]}),
             ArgType::Bool => json!({"anyOf": [{"type": "boolean"}, expr]}),
@@ -261,6 +265,7 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
                 | ArgType::Keys(_)
         ),
         (ArgType::Str, Some(v)) => v.is_string() || v.is_number() || v.is_boolean(),
+        (ArgType::ShellScript, Some(v)) => v.is_string(),
         (ArgType::Int, Some(v)) => v.is_i64() || v.is_u64(),
         (ArgType::Number, Some(v)) => v.is_number(),
         (ArgType::Bool, Some(v)) => v.is_boolean(),

@@ -73,6 +73,14 @@ fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared
         &mut path,
         &redactor,
     )?;
+    // Every credential any step can reach is masked from the first line on, even in the
+    // output of a step that runs before the one that uses it.
+    for step in std::iter::once(&checked)
+        .chain(nested.values().map(|c| c.as_ref()))
+        .flat_map(|c| &c.runbook.steps)
+    {
+        redactor.add_reachable(&step.action.args.as_written());
+    }
     let selected = select(g, &checked, opts)?;
     Ok(Prepared {
         env,
@@ -332,6 +340,7 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
                 );
                 interrupt.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    crate::exec::children::kill_all();
                     std::process::exit(exit_code::INTERRUPTED);
                 }
             }

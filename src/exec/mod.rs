@@ -1,6 +1,7 @@
 //! Execution: the scheduler walks the step graph, each step runs its action through the
 //! shared clients, and everything that happens is emitted as events.
 
+pub mod children;
 pub mod confirm;
 pub mod context;
 pub mod events;

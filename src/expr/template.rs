@@ -118,11 +118,46 @@ impl Template {
         Ok(serde_json::Value::String(out))
     }
 
+    /// A `shell:` script: `{"script": ..., "values": {"OPSCTL_VALUE_1": ...}}`, where the
+    /// script refers to each value through its environment variable (see [`super::shell`]).
+    pub fn render_shell(&self, scope: &Arc<Scope>) -> Result<serde_json::Value, EvalError> {
+        let mut script = String::new();
+        let mut values = serde_json::Map::new();
+        let mut scanner = super::shell::Scanner::default();
+        for part in &self.parts {
+            match part {
+                Part::Lit(s) => {
+                    scanner.feed(s);
+                    script.push_str(s);
+                }
+                Part::Expr(e) => {
+                    let value = text_of(&e.eval_json(scope)?);
+                    let name = format!("{}{}", super::shell::VAR_PREFIX, values.len() + 1);
+                    script.push_str(&super::shell::reference(&name, scanner.quote()));
+                    scanner.inserted();
+                    values.insert(name, serde_json::Value::String(value));
+                }
+            }
+        }
+        Ok(serde_json::json!({"script": script, "values": values}))
+    }
+
+    /// [`render_shell`](Self::render_shell) when every value is known before the run,
+    /// else the script as written.
+    pub fn render_shell_partial(&self, scope: &Arc<Scope>, roots: &[&str]) -> serde_json::Value {
+        if self.exprs().all(|e| evaluable_before_run(e, roots)) {
+            if let Ok(v) = self.render_shell(scope) {
+                return v;
+            }
+        }
+        serde_json::Value::String(self.raw.clone())
+    }
+
     /// Like [`render`](Self::render) but leaves `${{ }}` parts that read anything outside
     /// `roots` as written (a dry run knows params, not step outputs).
     pub fn render_partial(&self, scope: &Arc<Scope>, roots: &[&str]) -> serde_json::Value {
         if let Some(e) = self.single_expr() {
-            if e.reads_only(roots) {
+            if evaluable_before_run(e, roots) {
                 if let Ok(v) = e.eval_json(scope) {
                     return v;
                 }
@@ -133,7 +168,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
-                Part::Expr(e) => match e.reads_only(roots).then(|| e.eval_json(scope)) {
+                Part::Expr(e) => match evaluable_before_run(e, roots).then(|| e.eval_json(scope)) {
                     Some(Ok(v)) => out.push_str(&text_of(&v)),
                     _ => {
                         out.push_str("${{ ");
@@ -145,6 +180,12 @@ impl Template {
         }
         serde_json::Value::String(out)
     }
+}
+
+/// Whether a partial render may evaluate `e`: it reads only `roots` (none: evaluate
+/// nothing) and calls no `jq` (which can run long; nothing static runs it).
+fn evaluable_before_run(e: &Expr, roots: &[&str]) -> bool {
+    !roots.is_empty() && e.reads_only(roots) && !e.calls_jq()
 }
 
 /// How an interpolated value reads inside a string.

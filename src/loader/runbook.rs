@@ -389,7 +389,8 @@ fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<S
         }
         return None;
     };
-    let args = load_args(cx, args_node, action.spec().name);
+    let mut args = load_args(cx, args_node, action.spec().name);
+    mark_shell_scripts(action.spec(), &mut args);
     check_args(action.spec(), &args, cx);
     action.check(&args, cx);
 
@@ -576,6 +577,27 @@ fn load_args(cx: &mut Cx<'_>, node: &Node, action: &str) -> Args {
     Args {
         entries,
         span: f.span,
+    }
+}
+
+/// Templated shell scripts render differently: their values become environment
+/// variables instead of script text.
+fn mark_shell_scripts(spec: &crate::actions::ActionSpec, args: &mut Args) {
+    for arg in &mut args.entries {
+        let is_script = spec
+            .arg(&arg.key)
+            .is_some_and(|a| matches!(a.ty, crate::actions::ArgType::ShellScript));
+        if !is_script {
+            continue;
+        }
+        let placeholder = ArgValue::Lit {
+            value: serde_json::Value::Null,
+            span: arg.value.span(),
+        };
+        arg.value = match std::mem::replace(&mut arg.value, placeholder) {
+            ArgValue::Tmpl { template, span } => ArgValue::Shell { template, span },
+            other => other,
+        };
     }
 }
 

@@ -24,10 +24,28 @@ pub struct Arg {
 
 #[derive(Debug)]
 pub enum ArgValue {
-    Lit { value: Value, span: Span },
-    Tmpl { template: Template, span: Span },
-    List { items: Vec<ArgValue>, span: Span },
-    Map { entries: Vec<Arg>, span: Span },
+    Lit {
+        value: Value,
+        span: Span,
+    },
+    Tmpl {
+        template: Template,
+        span: Span,
+    },
+    /// A `shell:` script with `${{ }}` parts: rendered as the script plus the values,
+    /// which travel as environment variables (see [`Template::render_shell`]).
+    Shell {
+        template: Template,
+        span: Span,
+    },
+    List {
+        items: Vec<ArgValue>,
+        span: Span,
+    },
+    Map {
+        entries: Vec<Arg>,
+        span: Span,
+    },
 }
 
 impl ArgValue {
@@ -35,6 +53,7 @@ impl ArgValue {
         match self {
             ArgValue::Lit { span, .. }
             | ArgValue::Tmpl { span, .. }
+            | ArgValue::Shell { span, .. }
             | ArgValue::List { span, .. }
             | ArgValue::Map { span, .. } => *span,
         }
@@ -44,7 +63,7 @@ impl ArgValue {
     pub fn literal(&self) -> Option<Value> {
         match self {
             ArgValue::Lit { value, .. } => Some(value.clone()),
-            ArgValue::Tmpl { .. } => None,
+            ArgValue::Tmpl { .. } | ArgValue::Shell { .. } => None,
             ArgValue::List { items, .. } => items
                 .iter()
                 .map(ArgValue::literal)
@@ -59,7 +78,7 @@ impl ArgValue {
     }
 
     pub fn is_template(&self) -> bool {
-        matches!(self, ArgValue::Tmpl { .. })
+        matches!(self, ArgValue::Tmpl { .. } | ArgValue::Shell { .. })
     }
 
     /// Short type name for messages.
@@ -74,7 +93,7 @@ impl ArgValue {
                 Value::Array(_) => "a list",
                 Value::Object(_) => "a mapping",
             },
-            ArgValue::Tmpl { .. } => "an expression",
+            ArgValue::Tmpl { .. } | ArgValue::Shell { .. } => "an expression",
             ArgValue::List { .. } => "a list",
             ArgValue::Map { .. } => "a mapping",
         }
@@ -86,6 +105,11 @@ impl ArgValue {
             ArgValue::Tmpl { template, .. } => template.render(scope).map_err(|e| EvalError {
                 message: format!("argument `{path}`: {}", e.message),
             }),
+            ArgValue::Shell { template, .. } => {
+                template.render_shell(scope).map_err(|e| EvalError {
+                    message: format!("argument `{path}`: {}", e.message),
+                })
+            }
             ArgValue::List { items, .. } => items
                 .iter()
                 .enumerate()
@@ -102,6 +126,7 @@ impl ArgValue {
         match self {
             ArgValue::Lit { value, .. } => value.clone(),
             ArgValue::Tmpl { template, .. } => template.render_partial(scope, roots),
+            ArgValue::Shell { template, .. } => template.render_shell_partial(scope, roots),
             ArgValue::List { items, .. } => Value::Array(
                 items
                     .iter()
@@ -120,7 +145,9 @@ impl ArgValue {
     fn collect_exprs<'a>(&'a self, out: &mut Vec<&'a Expr>) {
         match self {
             ArgValue::Lit { .. } => {}
-            ArgValue::Tmpl { template, .. } => out.extend(template.exprs()),
+            ArgValue::Tmpl { template, .. } | ArgValue::Shell { template, .. } => {
+                out.extend(template.exprs())
+            }
             ArgValue::List { items, .. } => items.iter().for_each(|v| v.collect_exprs(out)),
             ArgValue::Map { entries, .. } => {
                 entries.iter().for_each(|a| a.value.collect_exprs(out))
