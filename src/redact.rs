@@ -10,6 +10,10 @@ use serde_json::Value;
 
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
+/// Outputs cut at a size limit are read this far past it first, so a secret that
+/// crosses the limit is still whole when it is masked (then the text is cut).
+pub const CUT_SLACK: usize = 64 * 1024;
+
 /// Values shorter than this are not treated as secrets: masking every "ab" in the
 /// output would hide everything and protect nothing.
 pub const MIN_SECRET_LEN: usize = 4;
@@ -102,6 +106,20 @@ impl Redactor {
         }
     }
 
+    /// `text` masked, then cut to at most `max` bytes (at a character boundary). Text that
+    /// fits is returned as it is: it is masked where it leaves the run, like every output.
+    pub fn redact_cut(&self, text: &str, max: usize) -> String {
+        if text.len() <= max {
+            return text.to_string();
+        }
+        let masked = self.redact(text);
+        let mut end = max.min(masked.len());
+        while !masked.is_char_boundary(end) {
+            end -= 1;
+        }
+        masked[..end].to_string()
+    }
+
     /// A value as compact JSON text for a message, redacted *before* it is cut to `max`
     /// characters (cutting first could leave part of a secret that no longer matches).
     pub fn clipped(&self, value: &Value, max: usize) -> String {
@@ -131,6 +149,32 @@ impl Redactor {
             }
             _ => {}
         }
+    }
+
+    /// Registers every credential that arguments as written can reach, before anything
+    /// runs: the values of the environment variables named by `*_env` keys
+    /// (`auth: {bearer_env: TOKEN}`), passwords in URLs, credential headers.
+    pub fn add_reachable(&self, written: &Value) {
+        fn env_values(v: &Value, r: &Redactor) {
+            match v {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        match v {
+                            Value::String(var) if k.ends_with("_env") => {
+                                if let Ok(secret) = std::env::var(var) {
+                                    r.add(&secret);
+                                }
+                            }
+                            other => env_values(other, r),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|i| env_values(i, r)),
+                _ => {}
+            }
+        }
+        env_values(written, self);
+        self.add_from_args(written);
     }
 
     /// Redacts every string in a JSON value (keys too), in place.

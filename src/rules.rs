@@ -32,6 +32,10 @@ pub enum Rule {
     RunbookCycle,
     UnknownTarget,
     ConfirmIgnored,
+    SecretTransformed,
+    ShellInterpolation,
+    SqlInterpolation,
+    DuplicateRunbook,
     Io,
 }
 
@@ -64,6 +68,10 @@ impl Rule {
         Rule::RunbookCycle,
         Rule::UnknownTarget,
         Rule::ConfirmIgnored,
+        Rule::SecretTransformed,
+        Rule::ShellInterpolation,
+        Rule::SqlInterpolation,
+        Rule::DuplicateRunbook,
         Rule::Io,
     ];
 
@@ -231,6 +239,30 @@ impl Rule {
                 "confirm-ignored",
                 "`confirm: false` on a mutating step.",
                 "opsctl always asks before a mutation; the setting is ignored.",
+            ),
+            Rule::SecretTransformed => (
+                "X008",
+                "secret-transformed",
+                "An expression does more with a secret output (`secret.generate`'s `value`) than pass it on as it is: a filter, an operation, a slice.",
+                "opsctl masks a secret by its exact text; `value | upper` or `value[:8]` would print a form of it that no mask matches. Pass secrets on unchanged.",
+            ),
+            Rule::ShellInterpolation => (
+                "I001",
+                "shell-interpolation",
+                "A `shell:` script contains `${{ }}` expressions.",
+                "Inserted values are never parsed as shell code: opsctl passes each as an environment variable (`$OPSCTL_VALUE_1`, ...) and the script refers to it in a form quoted for its place (unquoted, in double or in single quotes). `command:` (an argv list, no shell) is simpler still.",
+            ),
+            Rule::SqlInterpolation => (
+                "I002",
+                "sql-interpolation",
+                "A `postgres` query contains `${{ }}` expressions.",
+                "Values pasted into SQL text can change the statement (SQL injection); pass them as `params` and refer to them as `$1`, `$2`, ...",
+            ),
+            Rule::DuplicateRunbook => (
+                "N003",
+                "duplicate-runbook",
+                "Two runbook files have the same name (file stem) in the searched directories.",
+                "`opsctl run NAME` could only pick one of them; which one would depend on the directory order.",
             ),
             Rule::Io => (
                 "E001",

@@ -335,11 +335,16 @@ impl Action for Http {
                 }
                 headers.insert(k.as_str().to_string(), Value::String(value));
             }
-            let (body, truncated) = crate::targets::http::read_body(resp, MAX_BODY_BYTES)
-                .await
-                .map_err(|e| ActionError::Unreachable(format!("{method_name} {url}: {e}")))?;
+            let (body, _) =
+                crate::targets::http::read_body(resp, MAX_BODY_BYTES + crate::redact::CUT_SLACK)
+                    .await
+                    .map_err(|e| ActionError::Unreachable(format!("{method_name} {url}: {e}")))?;
             let latency = latency_ms(started);
-            let text = String::from_utf8_lossy(&body).into_owned();
+            let truncated = body.len() > MAX_BODY_BYTES;
+            // Masked before it is cut (see `Redactor::redact_cut`).
+            let text = cx
+                .redactor()
+                .redact_cut(&String::from_utf8_lossy(&body), MAX_BODY_BYTES);
             let json = if truncated {
                 Value::Null
             } else {

@@ -92,6 +92,18 @@ pub trait Action: Send + Sync + 'static {
         None
     }
 
+    /// Outputs that are secrets: registered for masking as soon as they exist, and lint
+    /// lets expressions pass them on only unchanged.
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The reason the action did not do all it was asked although nothing failed (a
+    /// nested runbook whose mutation was not confirmed): the step ends `skipped`, not `ok`.
+    fn incomplete(&self, _outputs: &Outputs) -> Option<String> {
+        None
+    }
+
     /// Whether the action runs other steps (a nested runbook): it then takes no
     /// `--max-parallel` slot and no timeout of its own; its steps have theirs.
     fn runs_steps(&self) -> bool {

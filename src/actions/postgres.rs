@@ -103,6 +103,16 @@ impl Action for Postgres {
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         super::spec::check_not_empty(&SPEC, args, "query", cx);
+        if let Some(arg) = args.get("query").filter(|a| a.value.is_template()) {
+            cx.push(
+                crate::diagnostic::Diagnostic::warning(
+                    crate::rules::Rule::SqlInterpolation,
+                    "`${{ }}` inside SQL text: a value pasted into the query can change the statement",
+                )
+                .at(cx.file, arg.value.span(), "value pasted into SQL")
+                .help("pass values as `params: [...]` and refer to them as `$1`, `$2`, ... in the query"),
+            );
+        }
     }
 
     fn mutates(&self, args: &Value) -> bool {

@@ -58,6 +58,10 @@ impl Action for SecretGenerate {
         &SPEC
     }
 
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        &["value"]
+    }
+
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         if let Some(arg) = args.get("bytes") {
             if let Some(v) = arg.value.literal() {

@@ -66,7 +66,17 @@ pub fn show(g: &Global, name: &str) -> i32 {
     // runbook is still shown.
     let env = config.select_env(g.env.as_deref()).unwrap_or_default();
     match super::load_runbook(g, &config, name) {
-        Ok((_, checked)) => super::print_stdout(&report::markdown::render(&checked, &env)),
+        Ok((_, checked)) => {
+            // Every renderer masks what the run would mask: the env's credentials and the
+            // credentials written in the steps (URL passwords, auth headers).
+            let redactor = crate::redact::Redactor::new();
+            crate::targets::register_env_secrets(&env, &redactor);
+            for step in &checked.runbook.steps {
+                redactor.add_reachable(&step.action.args.as_written());
+            }
+            let text = report::markdown::render(&checked, &env);
+            super::print_stdout(&crate::redact::mask_url_passwords(&redactor.redact(&text)))
+        }
         Err(code) => code,
     }
 }

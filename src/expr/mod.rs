@@ -5,6 +5,7 @@
 pub mod jq;
 mod refs;
 mod scope;
+pub mod shell;
 mod template;
 
 use std::sync::{Arc, LazyLock};
@@ -60,6 +61,9 @@ pub struct Expr {
     compiled: minijinja::Expression<'static, 'static>,
     refs: Vec<Ref>,
     calls: Vec<Call>,
+    /// The expression is one name and nothing else (`steps.gen.outputs.value`): its value
+    /// passes through unchanged.
+    bare_ref: bool,
 }
 
 impl std::fmt::Debug for Expr {
@@ -98,6 +102,13 @@ impl Expr {
             span: error_span(&e, span, exact, source.len()),
         })?;
         let (refs, calls) = refs::collect(&ast);
+        let bare_ref = matches!(
+            ast,
+            minijinja::machinery::ast::Expr::Var(_)
+                | minijinja::machinery::ast::Expr::GetAttr(_)
+                | minijinja::machinery::ast::Expr::GetItem(_)
+        ) && refs.len() == 1
+            && calls.is_empty();
         let compiled = ENV
             .compile_expression_owned(source.to_string())
             .map_err(|e| SyntaxError {
@@ -111,7 +122,19 @@ impl Expr {
             compiled,
             refs,
             calls,
+            bare_ref,
         })
+    }
+
+    /// Whether the expression is one name and nothing else, so its value is passed on
+    /// unchanged (secrets may only be used this way).
+    pub fn is_bare_ref(&self) -> bool {
+        self.bare_ref
+    }
+
+    /// Whether the expression calls `jq` (which may run long: never evaluated statically).
+    pub fn calls_jq(&self) -> bool {
+        self.calls.iter().any(|c| c.name == "jq")
     }
 
     pub fn source(&self) -> &str {

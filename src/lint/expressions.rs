@@ -49,6 +49,7 @@ pub fn check(
                 cx.check_ref(r, diags);
             }
             cx.check_calls(diags);
+            cx.check_secret_use(diags);
         }
     }
 }
@@ -193,6 +194,52 @@ impl ExprCx<'_> {
                     .help(help),
                 );
             }
+        }
+    }
+
+    /// X008: a secret output may only be passed on as it is.
+    fn check_secret_use(&self, diags: &mut Diagnostics) {
+        if self.expr.is_bare_ref() {
+            return;
+        }
+        let Some(r) = self.expr.refs().iter().find(|r| self.reads_secret(r)) else {
+            return;
+        };
+        diags.push(
+            self.diag(
+                Rule::SecretTransformed,
+                format!(
+                    "`{}` reads a secret and changes it; a secret may only be passed on as it is",
+                    self.expr.source().trim()
+                ),
+                r,
+                "secret used in an expression",
+            )
+            .help("write `${{ <the reference> }}` alone; the mask matches only the secret's exact text"),
+        );
+    }
+
+    /// Whether a name read by the expression holds (or contains) a secret output.
+    fn reads_secret(&self, r: &Ref) -> bool {
+        let holds = |step: &Step, out: Option<&str>| {
+            let secrets = step.action.action.secret_outputs();
+            !secrets.is_empty() && out.is_none_or(|o| secrets.contains(&o))
+        };
+        match r.root.as_str() {
+            "steps" => {
+                let Some(&target) = r.name_at(0).and_then(|id| self.graph.index.get(id)) else {
+                    return false;
+                };
+                let step = &self.runbook.steps[target];
+                match r.path.get(1) {
+                    None => holds(step, None),
+                    Some(Seg::Name(f)) if f == "outputs" => holds(step, r.name_at(2)),
+                    _ => false,
+                }
+            }
+            "outputs" if self.field.sees_outputs() => holds(self.step, r.name_at(0)),
+            name if self.field.sees_outputs() => holds(self.step, Some(name)),
+            _ => false,
         }
     }
 
