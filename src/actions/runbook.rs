@@ -31,7 +31,7 @@ static SPEC: ActionSpec = ActionSpec {
     outputs: &[
         OutputSpec {
             name: "status",
-            doc: "`ok` or `failed`.",
+            doc: "`ok`, `failed`, `cancelled`, or `incomplete` (a mutating or manual step of it did not get a yes; the step then ends `skipped`).",
         },
         OutputSpec {
             name: "steps",
@@ -68,6 +68,23 @@ impl Action for Nested {
 
     fn runs_steps(&self) -> bool {
         true
+    }
+
+    fn incomplete(&self, outputs: &Outputs) -> Option<String> {
+        (outputs.get("status").and_then(Value::as_str) == Some("incomplete")).then(|| {
+            let names: Vec<&str> = outputs
+                .get("steps")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter(|(_, s)| s.get("declined") == Some(&Value::Bool(true)))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            format!(
+                "not done: its step(s) {} did not get a yes",
+                names.join(", ")
+            )
+        })
     }
 
     fn default_failure(&self, outputs: &Outputs) -> Option<String> {

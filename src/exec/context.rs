@@ -85,6 +85,8 @@ pub struct RunCtx {
     pub causes: Vec<std::sync::OnceLock<String>>,
     /// Steps a plan described instead of executing.
     planned: Vec<AtomicBool>,
+    /// Steps that did not get the yes they needed.
+    declined: Vec<AtomicBool>,
 }
 
 impl RunCtx {
@@ -121,7 +123,16 @@ impl RunCtx {
             depth,
             causes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             planned: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            declined: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
+    }
+
+    pub fn mark_declined(&self, i: usize) {
+        self.declined[i].store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_declined(&self, i: usize) -> bool {
+        self.declined[i].load(Ordering::SeqCst)
     }
 
     pub fn mark_planned(&self, i: usize) {

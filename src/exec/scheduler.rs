@@ -192,7 +192,8 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
     let skip = match &step.when {
         Some(when) => {
             let scope = Arc::new(run.scope.clone());
-            match when.eval_bool(&scope) {
+            let deadline = Instant::now() + step.timeout;
+            match crate::expr::jq::with_budget(deadline, || when.eval_bool(&scope)) {
                 Ok(true) => return Gate::Run,
                 Ok(false) => Outcome::simple(
                     StepStatus::Skipped,
@@ -262,6 +263,9 @@ fn finish(
     }
     if outcome.plan.is_some() {
         run.mark_planned(i);
+    }
+    if outcome.declined {
+        run.mark_declined(i);
     }
     let result = StepResult::new(
         outcome.status,
@@ -333,16 +337,24 @@ pub async fn run_nested(
     ));
     let outcome = run(child.clone(), Some(cx.path.clone())).await;
     let mut steps = Map::new();
+    let mut incomplete = false;
     for (i, s) in checked.runbook.steps.iter().enumerate() {
         if let Some(r) = child.state.get(i) {
-            steps.insert(
-                s.id.clone(),
-                json!({"status": r.status.as_str(), "outputs": r.outputs}),
-            );
+            // A mutation described by a plan is as undone as one declined.
+            let declined = child.is_declined(i) || child.is_planned(i);
+            incomplete |= declined;
+            let mut entry = json!({"status": r.status.as_str(), "outputs": r.outputs});
+            if declined {
+                entry["declined"] = json!(true);
+            }
+            steps.insert(s.id.clone(), entry);
         }
     }
     Ok(NestedResult {
         status: match outcome.status {
+            super::events::RunStatus::Ok | super::events::RunStatus::Warn if incomplete => {
+                "incomplete"
+            }
             super::events::RunStatus::Ok | super::events::RunStatus::Warn => "ok",
             super::events::RunStatus::Failed => "failed",
             super::events::RunStatus::Cancelled => "cancelled",

@@ -26,6 +26,9 @@ pub struct Outcome {
     /// Time spent running the action (attempts and retry delays), not waiting for a
     /// confirmation.
     pub duration_ms: Option<u64>,
+    /// Something the step was to change (or a person was to do) was not done for lack
+    /// of a yes: the step, and a `runbook` step around it, did not succeed.
+    pub declined: bool,
 }
 
 impl Outcome {
@@ -38,6 +41,15 @@ impl Outcome {
             plan: None,
             cause: None,
             duration_ms: None,
+            declined: false,
+        }
+    }
+
+    /// Skipped because nobody said yes to a change (or to a manual step).
+    pub fn declined(message: impl Into<String>) -> Outcome {
+        Outcome {
+            declined: true,
+            ..Outcome::simple(StepStatus::Skipped, message)
         }
     }
 
@@ -59,7 +71,9 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         redactor: &shared.redactor,
     };
 
-    let args = match step.action.args.render(&scope) {
+    // Expressions (their `jq` above all) get no more time than the step has.
+    let budget = || Instant::now() + step.timeout;
+    let args = match crate::expr::jq::with_budget(budget(), || step.action.args.render(&scope)) {
         Ok(a) => a,
         Err(e) => return Outcome::error(site.err("arguments", &e.message)),
     };
@@ -98,9 +112,11 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 shared.abort();
                 return Outcome::simple(StepStatus::Skipped, "run aborted at this step");
             }
-            Decision::Unavailable(why) => return Outcome::simple(StepStatus::Skipped, why),
+            Decision::Unavailable(why) => return Outcome::declined(why),
         }
-        return finish_attempt(&site, step, &scope, Ok(outputs), action, 1);
+        return crate::expr::jq::with_budget(budget(), || {
+            finish_attempt(&site, step, &scope, Ok(outputs), action, 1)
+        });
     }
 
     if mutating || step.confirm == Some(true) {
@@ -116,13 +132,13 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         match confirmation_event(&run, &path, &description, &decision) {
             Decision::Yes { .. } => {}
             Decision::No => {
-                return Outcome::simple(StepStatus::Skipped, "declined at confirmation");
+                return Outcome::declined("declined at confirmation");
             }
             Decision::Abort => {
                 shared.abort();
                 return Outcome::simple(StepStatus::Skipped, "run aborted at confirmation");
             }
-            Decision::Unavailable(why) => return Outcome::simple(StepStatus::Skipped, why),
+            Decision::Unavailable(why) => return Outcome::declined(why),
         }
     }
 
@@ -185,7 +201,9 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 o.attempts = attempt;
                 o
             }
-            Some(Ok(r)) => finish_attempt(&site, step, &scope, r, action, attempt),
+            Some(Ok(r)) => crate::expr::jq::with_budget(budget(), || {
+                finish_attempt(&site, step, &scope, r, action, attempt)
+            }),
         };
         if outcome.status.succeeded() || attempt >= attempts {
             break outcome;
@@ -207,10 +225,21 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             () = tokio::time::sleep(delay) => {}
         }
     };
-    Outcome {
+    let mut outcome = Outcome {
         duration_ms: Some(elapsed_ms(started)),
         ..outcome
+    };
+    // A nested run whose mutations a plan only described: what follows it is described
+    // too, as it would run after them.
+    if shared.mode == Mode::Plan && outcome.declined && action.runs_steps() {
+        outcome.plan = Some(Planned {
+            would_run: Some(true),
+            reason: "its mutating steps are described by the plan, not executed".into(),
+            description,
+            args,
+        });
     }
+    outcome
 }
 
 fn confirmation_event<'d>(
@@ -253,6 +282,12 @@ fn finish_attempt(
             return o;
         }
     };
+    if let Some(why) = action.incomplete(&outputs) {
+        let mut o = Outcome::declined(why);
+        o.outputs = outputs;
+        o.attempts = attempt;
+        return o;
+    }
     let mut capture_error = None;
     for c in &step.capture {
         let view = scope.with_outputs(crate::expr::from_json(&Value::Object(outputs.clone())));
@@ -302,6 +337,7 @@ fn finish_attempt(
         plan: None,
         cause: None,
         duration_ms: None,
+        declined: false,
     }
 }
 
