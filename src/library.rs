@@ -17,6 +17,8 @@ use crate::source::SourceFile;
 #[derive(Debug, Default, Clone)]
 pub struct Library {
     entries: BTreeMap<String, PathBuf>,
+    /// Names found in more than one file: (name, the file kept, the other file).
+    duplicates: Vec<(String, PathBuf, PathBuf)>,
 }
 
 /// A runbook that passed every check, with its graph.
@@ -45,13 +47,36 @@ impl Library {
         Library::scan(&config.runbook_dirs)
     }
 
-    /// Registers a file under its stem.
+    /// Registers a file under its stem; a second file of the same name is remembered as
+    /// a duplicate (a lint finding, and `run` refuses the ambiguous name).
     pub fn add(&mut self, path: PathBuf) {
-        if let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) {
-            if !is_config_file(&path) {
-                self.entries.entry(stem).or_insert(path);
+        let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            return;
+        };
+        if is_config_file(&path) {
+            return;
+        }
+        match self.entries.get(&stem) {
+            None => {
+                self.entries.insert(stem, path);
+            }
+            Some(first) if same_file(first, &path) => {}
+            Some(first) => {
+                let first = first.clone();
+                if !self
+                    .duplicates
+                    .iter()
+                    .any(|(n, _, p)| *n == stem && same_file(p, &path))
+                {
+                    self.duplicates.push((stem, first, path));
+                }
             }
         }
+    }
+
+    /// Names that more than one file claims: (name, one file, another file).
+    pub fn duplicates(&self) -> &[(String, PathBuf, PathBuf)] {
+        &self.duplicates
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -79,6 +104,19 @@ impl Library {
             return Err(Diagnostic::error(
                 Rule::UnknownRunbook,
                 format!("runbook file {name_or_path} not found"),
+            ));
+        }
+        if let Some((_, first, second)) = self.duplicates.iter().find(|d| d.0 == name_or_path) {
+            return Err(Diagnostic::error(
+                Rule::DuplicateRunbook,
+                format!(
+                    "runbook name `{name_or_path}` is ambiguous: {} and {} both define it",
+                    first.display(),
+                    second.display()
+                ),
+            )
+            .help(
+                "rename or remove one of the files, or pass the file's path instead of the name",
             ));
         }
         if let Some(p) = self.entries.get(name_or_path) {
@@ -154,14 +192,38 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let bytes = std::fs::read(path).map_err(|e| {
         Diagnostic::error(Rule::Io, format!("cannot read {}: {e}", path.display())).in_file(path)
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Diagnostic::error(
-            Rule::YamlSyntax,
-            format!("{} is not UTF-8 text", path.display()),
-        )
-        .in_file(path)
-    })?;
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
     Ok(SourceFile::new(display_path(path), text))
+}
+
+/// Points at the first byte that is not UTF-8 (line and column come from the valid text
+/// before it, which the lossy copy keeps byte for byte).
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> Diagnostic {
+    let at = e.utf8_error().valid_up_to();
+    let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+    let file = SourceFile::new(
+        display_path(path),
+        String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    );
+    let span = crate::source::Span::new(at, at + char::REPLACEMENT_CHARACTER.len_utf8());
+    Diagnostic::error(
+        Rule::YamlSyntax,
+        format!(
+            "{} is not UTF-8 text: byte 0x{byte:02X} at offset {at}",
+            path.display()
+        ),
+    )
+    .at(&file, span, "not UTF-8")
+    .help("save the file as UTF-8")
+}
+
+/// Whether two paths name the same file (through symlinks and `.`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }
 
 pub fn is_config_file(path: &Path) -> bool {
@@ -170,16 +232,28 @@ pub fn is_config_file(path: &Path) -> bool {
         .is_some_and(|n| crate::config::CONFIG_NAMES.contains(&n))
 }
 
-/// `*.yaml`/`*.yml` files under `dir`, sorted, recursively.
+/// `*.yaml`/`*.yml` files under `dir`, sorted, recursively. Each real directory is walked
+/// once, so symlinks back up the tree (`sub -> .`) cannot make the walk loop or explode.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        if let Ok(real) = std::fs::canonicalize(&d) {
+            if !seen.insert(real) {
+                continue;
+            }
+        }
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
         for entry in rd.flatten() {
-            let p = entry.path();
+            // `runbooks: [.]` lists `a.yaml`, not `./a.yaml`.
+            let p = if d == Path::new(".") {
+                PathBuf::from(entry.file_name())
+            } else {
+                entry.path()
+            };
             let name = entry.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;

@@ -91,10 +91,16 @@ fn join(base: &Path, p: &str) -> PathBuf {
         base.join(path)
     };
     // `runbooks: [.]` should not show up as `dir/./x.yaml` in messages.
-    joined
+    let clean: PathBuf = joined
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
+        .collect();
+    // `runbooks: [.]` beside a config in the current directory is the current directory.
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
+    }
 }
 
 fn load_env(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> EnvConfig {

@@ -168,20 +168,13 @@ impl Config {
             }
             Ok(None) => Ok(Config::implicit()),
             Ok(Some(path)) => {
-                let text = match std::fs::read_to_string(&path) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        diags.push(
-                            Diagnostic::error(
-                                Rule::Io,
-                                format!("cannot read {}: {e}", path.display()),
-                            )
-                            .in_file(&path),
-                        );
+                let file = match crate::library::read_source(&path) {
+                    Ok(f) => f,
+                    Err(d) => {
+                        diags.push(d);
                         return Err(diags);
                     }
                 };
-                let file = SourceFile::new(display_path(&path), text);
                 let config = load_config(&file, &mut diags);
                 if diags.has_errors() {
                     Err(diags)

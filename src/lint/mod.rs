@@ -213,7 +213,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
             config_files.push(f.path().to_path_buf());
         }
         for dir in &config.runbook_dirs {
-            files.extend(yaml_files(dir));
+            files.extend(yaml_files(dir).into_iter().filter(|f| !is_config_file(f)));
         }
     }
     for p in paths {
@@ -290,6 +290,20 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         calls.insert(name, called);
     }
     runbook_cycles(&calls, &linted, &mut diags);
+    for (name, first, second) in library.duplicates() {
+        diags.push(
+            Diagnostic::error(
+                Rule::DuplicateRunbook,
+                format!(
+                    "runbook name `{name}` is defined by two files: {} and {}",
+                    first.display(),
+                    second.display()
+                ),
+            )
+            .in_file(second)
+            .help("`opsctl run` would not know which one to run; rename or remove one"),
+        );
+    }
     let mut out = diags.into_vec();
     diagnostic::sort(&mut out);
     out
