@@ -9,6 +9,7 @@ mod lint_rules;
 mod loader_fuzz;
 mod run_db;
 mod run_http;
+mod safety;
 mod schema;
 mod shipped;
 mod targets;

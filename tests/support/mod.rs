@@ -149,6 +149,46 @@ impl Cmd {
     }
 }
 
+impl Cmd {
+    /// Runs to completion, but kills opsctl and fails the test if it takes longer than
+    /// `limit` (a hang guard, not a performance check). Returns the output and how long
+    /// it took.
+    #[track_caller]
+    pub fn run_within(mut self, limit: std::time::Duration) -> (Out, std::time::Duration) {
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let started = std::time::Instant::now();
+        let mut child = self.cmd.spawn().expect("spawn opsctl");
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("wait opsctl");
+                panic!(
+                    "opsctl did not finish within {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let took = started.elapsed();
+        let out = child.wait_with_output().expect("wait opsctl");
+        (
+            Out {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+            took,
+        )
+    }
+}
+
 /// What a run printed and how it exited.
 #[derive(Debug)]
 pub struct Out {
