@@ -510,3 +510,89 @@ fn side_effecting_functions_need_confirmation_even_without_mutating() {
     out.code(0);
     assert_eq!(steps["kill"]["status"], "ok");
 }
+
+#[test]
+fn ctrl_c_during_a_long_query_stops_it_on_the_server() {
+    let p = Project::new();
+    config(&p, 2);
+    let marker = unique("ctrlc");
+    p.runbook(
+        "sleepy",
+        &format!(
+            "name: sleepy\ntitle: S\nsteps:\n  - id: sleep\n    postgres: {{ target: primary, query: \"SELECT pg_sleep(30), '{marker}'\" }}\n    timeout: 60s\n"
+        ),
+    );
+    let running = |m: &str| {
+        admin_query(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{m}%' AND query NOT LIKE '%pg_stat_activity%'"
+        ))[0]
+            .get::<_, i64>(0)
+    };
+    // Every connection through the proxy (the cancel request's too) takes 600 ms to open:
+    // opsctl must wait for the cancel, not exit and leave it behind.
+    let url = pg_url();
+    let upstream = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the test URL")
+        .to_string();
+    let proxy = slow_proxy(&upstream, Duration::from_millis(600));
+    let proxied = url.replace(&upstream, &proxy);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_opsctl"))
+        .current_dir(p.path())
+        .args(["run", "sleepy"])
+        .env("PG_URL", proxied)
+        .env("NO_COLOR", "1")
+        .env("XDG_STATE_HOME", p.path().join(".state"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..250 {
+        if running(&marker) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(running(&marker), 1, "the query never started");
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    // opsctl waited for the cancel request: the server is no longer running the query.
+    assert_eq!(running(&marker), 0, "the query outlived opsctl");
+}
+
+/// A TCP proxy to `upstream` that waits `delay` before opening each upstream connection.
+/// Returns its `127.0.0.1:port`.
+fn slow_proxy(upstream: &str, delay: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let (Ok(mut c2), Ok(mut s2)) = (client.try_clone(), server.try_clone()) else {
+                    return;
+                };
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(std::net::Shutdown::Both);
+                });
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}

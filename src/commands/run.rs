@@ -345,7 +345,10 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
                 }
             }
         });
-        crate::exec::run(ctx, None).await
+        let outcome = crate::exec::run(ctx, None).await;
+        // Cancel requests for queries a Ctrl-C or a timeout cut short.
+        crate::targets::cleanup::wait(std::time::Duration::from_secs(2)).await;
+        outcome
     });
     sink.finish();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));

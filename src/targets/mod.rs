@@ -1,6 +1,7 @@
 //! The clients steps talk through, one per target per run, built on first use and
 //! shared by every step (the hot path does no per-step set-up).
 
+pub mod cleanup;
 pub mod http;
 pub mod messages;
 pub mod pool;

@@ -435,11 +435,10 @@ impl Drop for Lease<'_> {
         if self.in_flight && !client.is_closed() {
             let token = client.cancel_token();
             let tls = self.pool.tls.clone();
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move {
-                    let _ = token.cancel_query(tls).await;
-                });
-            }
+            // The run waits for it before exiting, so the server stops the query.
+            crate::targets::cleanup::spawn(async move {
+                let _ = token.cancel_query(tls).await;
+            });
         }
         // Dropping the client ends its connection task; the server rolls back the transaction.
     }
