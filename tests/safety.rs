@@ -388,3 +388,103 @@ fn two_runbooks_of_one_name_are_a_finding_and_run_refuses_the_name() {
         .code(2)
         .stderr_has("ambiguous");
 }
+
+/// One runbook reaching every kind of secret, through every command that prints.
+#[test]
+fn canary_secrets_appear_in_no_output_of_any_command() {
+    const TARGET_TOKEN: &str = "cnry-target-token-5b1d";
+    const STEP_TOKEN: &str = "cnry-step-token-9e2a";
+    const URL_PW: &str = "cnry-url-pw-77c3";
+    const HEADER: &str = "cnry-header-4410";
+    const DB_PW: &str = "cnry-db-pw-a0b9";
+    let server = TestServer::start_blocking(vec![
+        Route::new("GET", "/echo").body(format!("{TARGET_TOKEN} {STEP_TOKEN} {URL_PW} {HEADER}")),
+        Route::new("POST", "/rotate"),
+    ]);
+    let p = Project::new();
+    let secret_file = p.path().join("gen.txt");
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            "envs:\n  prod:\n    http:\n      api: {{ base_url: \"{}\", auth: {{ bearer_env: TARGET_TOKEN }} }}\n    postgres:\n      db: {{ url: \"postgres://app:{DB_PW}@127.0.0.1:1/x\" }}\n",
+            server.url()
+        ),
+    )
+    .runbook(
+        "canary",
+        &format!(
+            r#"name: canary
+title: Canary
+steps:
+  - id: echo
+    http: {{ target: api, path: /echo }}
+  - id: own-auth
+    http: {{ url: "{u}/echo", auth: {{ bearer_env: STEP_TOKEN }}, headers: {{ X-Api-Key: "{HEADER}" }} }}
+  - id: url-pw
+    http: {{ url: "http://admin:{URL_PW}@127.0.0.1:1/down" }}
+  - id: db
+    postgres: {{ target: db, query: "SELECT 1" }}
+  - id: gen
+    secret.generate: {{ bytes: 32 }}
+  - id: keep
+    needs: [gen]
+    exec: {{ command: [sh, -c, 'printf %s "$1" > {f}; printf "%s\n%s" "$1" "$1"', sh, "${{{{ steps.gen.outputs.value }}}}"], readonly: true }}
+  - id: push
+    needs: [gen]
+    http: {{ target: api, path: /rotate, method: POST, json: {{ key: "${{{{ steps.gen.outputs.value }}}}" }} }}
+  - id: cmp
+    needs: [gen]
+    exec: {{ command: [echo, "x"], readonly: true }}
+    expect: ["'${{{{ steps.gen.outputs.value }}}}' == 'nope'"]
+"#,
+            u = server.url(),
+            f = secret_file.display()
+        ),
+    );
+    let envs = [("TARGET_TOKEN", TARGET_TOKEN), ("STEP_TOKEN", STEP_TOKEN)];
+    let mut outputs = Vec::new();
+    for args in [
+        &["run", "canary", "--yes"][..],
+        &["run", "canary", "--yes", "--format", "json"],
+        &["plan", "canary"],
+        &["plan", "canary", "--format", "json"],
+        &["run", "canary", "--dry-run"],
+        &["run", "canary", "--dry-run", "--format", "json"],
+        &["show", "canary"],
+        &["lint"],
+    ] {
+        let record = p.path().join(format!("r{}.jsonl", outputs.len()));
+        let mut cmd = p.opsctl().args(args);
+        if args[0] != "show" && args[0] != "lint" && !args.contains(&"--dry-run") {
+            cmd = cmd.arg("--record").arg(&record);
+        }
+        for (k, v) in envs {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd.run();
+        let record = std::fs::read_to_string(&record).unwrap_or_default();
+        outputs.push((
+            args.join(" "),
+            format!("{}\n{}\n{record}", out.stdout, out.stderr),
+        ));
+    }
+    let generated = std::fs::read_to_string(&secret_file).expect("the generated secret");
+    assert!(generated.len() >= 40);
+    let upper = generated.to_uppercase();
+    for (what, text) in &outputs {
+        for secret in [
+            TARGET_TOKEN,
+            STEP_TOKEN,
+            URL_PW,
+            HEADER,
+            DB_PW,
+            &generated,
+            &upper,
+            &generated[..10],
+        ] {
+            assert!(!text.contains(secret), "`{what}` shows {secret}:\n{text}");
+        }
+    }
+    // The secrets did reach where they were meant to.
+    assert!(server.hits("POST", "/rotate") >= 1);
+}
