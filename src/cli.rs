@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::invocation::{
-    Command, Global, GraphFormat, Invocation, LintFormat, RunFormat, RunOptions, Shell,
+    Command, Global, GraphFormat, Invocation, LintFormat, ReportFormat, RunFormat, RunOptions,
+    Shell,
 };
 use crate::report::style::ColorChoice;
 
@@ -52,6 +53,15 @@ pub enum CliCommand {
     Plan(RunArgs),
     /// Validate runbooks and config (rule codes, file:line:column)
     Lint(LintArgs),
+    /// Re-render a finished (or crashed) run from its record
+    Report {
+        /// The record file (JSON lines; `run` prints where it wrote it)
+        record: PathBuf,
+        /// human: as the run showed it; json: the run's `--format json` object;
+        /// markdown: a postmortem timeline
+        #[arg(long, value_enum, default_value_t = ReportFormatArg::Human)]
+        format: ReportFormatArg,
+    },
     /// List the runbooks
     List,
     /// Show a runbook as markdown
@@ -118,6 +128,13 @@ pub struct RunArgs {
 pub enum RunFormatArg {
     Human,
     Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ReportFormatArg {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Args, Debug)]
@@ -192,6 +209,14 @@ impl Cli {
                     LintFormatArg::Human => LintFormat::Human,
                     LintFormatArg::Json => LintFormat::Json,
                     LintFormatArg::Github => LintFormat::Github,
+                },
+            },
+            CliCommand::Report { record, format } => Command::Report {
+                record,
+                format: match format {
+                    ReportFormatArg::Human => ReportFormat::Human,
+                    ReportFormatArg::Json => ReportFormat::Json,
+                    ReportFormatArg::Markdown => ReportFormat::Markdown,
                 },
             },
             CliCommand::List => Command::List,

@@ -27,6 +27,10 @@ pub enum Command {
         explain: bool,
         format: LintFormat,
     },
+    Report {
+        record: PathBuf,
+        format: ReportFormat,
+    },
     List,
     Show {
         name: String,
@@ -59,6 +63,13 @@ pub struct RunOptions {
 pub enum RunFormat {
     Human,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ mod config;
 mod dry_run;
 mod lint_rules;
 mod loader_fuzz;
+mod report;
 mod run_db;
 mod run_http;
 mod safety;

@@ -557,7 +557,8 @@ fn the_record_rebuilds_the_timeline() {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
-    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.first(), Some(&"record"));
+    assert_eq!(kinds.get(1), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_finished"));
     let started_a = events
         .iter()

@@ -250,6 +250,10 @@ impl Action for Http {
         &SPEC
     }
 
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        Some(crate::config::TargetKind::Http)
+    }
+
     fn mutates(&self, args: &Value) -> bool {
         !SAFE_METHODS.contains(&method_of(args).as_str())
     }

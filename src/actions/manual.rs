@@ -37,6 +37,10 @@ impl Action for Manual {
         false
     }
 
+    fn asks_person(&self) -> bool {
+        true
+    }
+
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
         let text = arg_str(args, "instructions").unwrap_or("");
         let first = text.lines().next().unwrap_or("");

@@ -99,6 +99,10 @@ impl Action for Metrics {
         &SPEC
     }
 
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        Some(crate::config::TargetKind::Http)
+    }
+
     fn mutates(&self, _args: &Value) -> bool {
         false
     }

@@ -104,6 +104,22 @@ pub trait Action: Send + Sync + 'static {
         None
     }
 
+    /// Whether the step asks a person to do something (a manual step): `plan` does not
+    /// ask, `--yes` does not answer it (only `--yes-manual` does).
+    fn asks_person(&self) -> bool {
+        false
+    }
+
+    /// The kind of configured target the action's `target` argument names.
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        None
+    }
+
+    /// The argument naming the runbook this step runs (a nested `runbook` step).
+    fn called_runbook<'a>(&self, _args: &'a Args) -> Option<&'a crate::model::Arg> {
+        None
+    }
+
     /// Whether the action runs other steps (a nested runbook): it then takes no
     /// `--max-parallel` slot and no timeout of its own; its steps have theirs.
     fn runs_steps(&self) -> bool {

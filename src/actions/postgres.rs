@@ -101,6 +101,10 @@ impl Action for Postgres {
         &SPEC
     }
 
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        Some(crate::config::TargetKind::Postgres)
+    }
+
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         super::spec::check_not_empty(&SPEC, args, "query", cx);
         if let Some(arg) = args.get("query").filter(|a| a.value.is_template()) {

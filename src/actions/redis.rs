@@ -75,6 +75,10 @@ impl Action for Redis {
         &SPEC
     }
 
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        Some(crate::config::TargetKind::Redis)
+    }
+
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         super::spec::check_not_empty(&SPEC, args, "command", cx);
     }

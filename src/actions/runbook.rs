@@ -70,6 +70,10 @@ impl Action for Nested {
         true
     }
 
+    fn called_runbook<'a>(&self, args: &'a crate::model::Args) -> Option<&'a crate::model::Arg> {
+        args.get("name")
+    }
+
     fn incomplete(&self, outputs: &Outputs) -> Option<String> {
         (outputs.get("status").and_then(Value::as_str) == Some("incomplete")).then(|| {
             let names: Vec<&str> = outputs

@@ -3,6 +3,7 @@
 
 mod docs;
 mod lint;
+mod report;
 mod run;
 
 use std::io::Write;
@@ -26,6 +27,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
             explain,
             format,
         } => lint::lint(g, &paths, explain, format),
+        Command::Report { record, format } => report::report(g, &record, format),
         Command::List => docs::list(g),
         Command::Show { name } => docs::show(g, &name),
         Command::Graph { name, format } => docs::graph(g, &name, format),

@@ -104,10 +104,7 @@ fn preload_nested(
     redactor: &Redactor,
 ) -> Result<(), i32> {
     for step in &checked.runbook.steps {
-        if step.action.action.spec().name != "runbook" {
-            continue;
-        }
-        let Some(arg) = step.action.args.get("name") else {
+        let Some(arg) = step.action.action.called_runbook(&step.action.args) else {
             continue;
         };
         let Some(serde_json::Value::String(name)) = arg.value.literal() else {
@@ -154,19 +151,22 @@ fn preload_nested(
 /// Whether a runbook (or one it calls) has a mutating step, judged on its arguments
 /// as written.
 fn mutates_deep(checked: &Checked, nested: &HashMap<String, Arc<Checked>>, depth: usize) -> bool {
-    checked.runbook.steps.iter().any(|s| {
-        let args = s.action.args.as_written();
-        if s.action.action.spec().name == "runbook" {
-            depth < 16
-                && args
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .and_then(|n| nested.get(n))
-                    .is_some_and(|c| mutates_deep(c, nested, depth + 1))
-        } else {
-            s.action.action.mutates(&args)
-        }
-    })
+    checked
+        .runbook
+        .steps
+        .iter()
+        .any(|s| match s.action.action.called_runbook(&s.action.args) {
+            Some(arg) => {
+                depth < 16
+                    && match arg.value.literal() {
+                        Some(serde_json::Value::String(n)) => nested
+                            .get(&n)
+                            .is_some_and(|c| mutates_deep(c, nested, depth + 1)),
+                        _ => false,
+                    }
+            }
+            None => s.action.action.mutates(&s.action.args.as_written()),
+        })
 }
 
 pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
@@ -353,7 +353,7 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
     sink.finish();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome.status {
-        RunStatus::Cancelled => exit_code::INTERRUPTED,
+        RunStatus::Cancelled | RunStatus::Unfinished => exit_code::INTERRUPTED,
         RunStatus::Failed => exit_code::FAILED,
         RunStatus::Ok | RunStatus::Warn => exit_code::OK,
     }

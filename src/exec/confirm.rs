@@ -3,12 +3,14 @@
 
 use futures::future::BoxFuture;
 
+pub use super::events::Confirmer;
+
 /// The answer to a question.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Run it (`by` says who decided: "user", "--yes", "--yes-manual").
+    /// Run it (`by` says who decided).
     Yes {
-        by: &'static str,
+        by: Confirmer,
     },
     No,
     Abort,

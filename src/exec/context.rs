@@ -23,7 +23,8 @@ use crate::targets::Clients;
 
 /// `run` executes everything; `plan` executes read-only steps and only describes
 /// mutations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     Run,
     Plan,

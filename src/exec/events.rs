@@ -1,17 +1,22 @@
 //! What the executor tells the world: step started/finished, retries, confirmations.
 //! Reporters (human, JSON, record) consume these; execution code never prints.
-//! Every event is redacted before any reporter sees it.
+//! Every event is redacted before any reporter sees it. Events are plain data
+//! (`Serialize + Deserialize`): a record is a list of them, and `opsctl report`
+//! replays it through the same reporters.
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::redact::Redactor;
 
+/// Version of the record format (the first line of every record says it).
+pub const RECORD_FORMAT: u32 = 1;
+
 /// How a step ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     Ok,
@@ -46,13 +51,15 @@ impl StepStatus {
 }
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Ok,
     Warn,
     Failed,
     Cancelled,
+    /// The record ends before the run did (opsctl was killed): only `opsctl report` says this.
+    Unfinished,
 }
 
 impl RunStatus {
@@ -62,12 +69,82 @@ impl RunStatus {
             RunStatus::Warn => "warn",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Unfinished => "unfinished",
+        }
+    }
+}
+
+/// Why a step was skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Its `when` was false.
+    When,
+    /// A step it needs did not succeed (`cause` names the root).
+    Needs,
+    /// Someone answered no at the confirmation.
+    Declined,
+    /// Nobody could be asked (no terminal, no `--yes`).
+    NotAsked,
+    /// Someone answered `a` (abort) at this step's prompt.
+    Aborted,
+    /// A plan described the step instead of executing it.
+    Planned,
+    /// A nested runbook whose mutation or manual step got no yes.
+    Incomplete,
+}
+
+/// What the person (or a flag) answered at a confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Confirmed,
+    Declined,
+    Aborted,
+    /// Nobody could be asked.
+    #[serde(alias = "not asked")]
+    NotAsked,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Confirmed => "confirmed",
+            Answer::Declined => "declined",
+            Answer::Aborted => "aborted",
+            Answer::NotAsked => "not asked",
+        }
+    }
+}
+
+/// Who gave the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Confirmer {
+    /// The person at the terminal.
+    #[serde(rename = "user")]
+    User,
+    #[serde(rename = "--yes")]
+    Yes,
+    #[serde(rename = "--yes-manual")]
+    YesManual,
+    /// No terminal to ask on.
+    #[serde(rename = "no terminal")]
+    NoTerminal,
+}
+
+impl Confirmer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmer::User => "user",
+            Confirmer::Yes => "--yes",
+            Confirmer::YesManual => "--yes-manual",
+            Confirmer::NoTerminal => "no terminal",
         }
     }
 }
 
 /// A mutating step that `plan` did not execute: would it run, and with what.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Planned {
     /// `true`/`false`, or `null` when it depends on a `when` that reads results the
     /// plan does not produce.
@@ -77,16 +154,29 @@ pub struct Planned {
     pub args: Value,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The first line of a record: what wrote it and about which run.
+    Record {
+        format: u32,
+        opsctl: String,
+        run_id: String,
+        runbook: String,
+        mode: super::Mode,
+        env: String,
+        params: Value,
+        user: String,
+        host: String,
+        at: DateTime<Utc>,
+    },
     RunStarted {
         run_id: String,
         runbook: String,
         title: String,
         /// Step path of the `runbook` step that started this nested run.
         parent: Option<String>,
-        mode: &'static str,
+        mode: super::Mode,
         user: String,
         env: String,
         params: Value,
@@ -97,7 +187,7 @@ pub enum Event {
         path: String,
         id: String,
         name: String,
-        action: &'static str,
+        action: String,
         description: String,
         args: Value,
         mutating: bool,
@@ -115,8 +205,8 @@ pub enum Event {
     Confirmation {
         path: String,
         description: String,
-        decision: &'static str,
-        by: &'static str,
+        decision: Answer,
+        by: Confirmer,
         at: DateTime<Utc>,
     },
     StepFinished {
@@ -125,13 +215,16 @@ pub enum Event {
         index: usize,
         id: String,
         name: String,
-        action: &'static str,
+        action: String,
         status: StepStatus,
         attempts: u32,
         duration_ms: u64,
         message: Option<String>,
         /// For skipped steps: the step whose result caused the skip.
         cause: Option<String>,
+        /// For skipped steps: why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        skip: Option<SkipReason>,
         outputs: Value,
         #[serde(skip_serializing_if = "Option::is_none")]
         plan: Option<Planned>,
@@ -155,6 +248,7 @@ impl Event {
         }
         let s = |x: &mut String| *x = r.redact(x);
         match self {
+            Event::Record { params, .. } => r.redact_json(params),
             Event::RunStarted { params, title, .. } => {
                 r.redact_json(params);
                 s(title);

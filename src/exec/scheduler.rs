@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::context::Mode;
 use super::context::{NestedResult, RunCtx, StepContext};
-use super::events::{Event, RunStatus, StepStatus, now};
+use super::events::{Event, RunStatus, SkipReason, StepStatus, now};
 use super::state::StepResult;
 use super::step::{Outcome, changes_something, elapsed_ms, planned, run_step};
 use crate::actions::ActionError;
@@ -33,12 +33,26 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
     let runbook = &run.checked.runbook;
     let graph = &run.checked.graph;
     let n = runbook.steps.len();
+    if parent.is_none() {
+        shared.sink.emit(Event::Record {
+            format: super::events::RECORD_FORMAT,
+            opsctl: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: shared.run_id.clone(),
+            runbook: runbook.name.clone(),
+            mode: shared.mode,
+            env: shared.env.name.clone(),
+            params: Value::Object(run.params_json.clone()),
+            user: shared.user.clone(),
+            host: super::current_host(),
+            at: now(),
+        });
+    }
     shared.sink.emit(Event::RunStarted {
         run_id: shared.run_id.clone(),
         runbook: runbook.name.clone(),
         title: runbook.title.clone(),
         parent: parent.clone(),
-        mode: shared.mode.as_str(),
+        mode: shared.mode,
         user: shared.user.clone(),
         env: shared.env.name.clone(),
         params: Value::Object(run.params_json.clone()),
@@ -195,8 +209,8 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
             let deadline = Instant::now() + step.timeout;
             match crate::expr::jq::with_budget(deadline, || when.eval_bool(&scope)) {
                 Ok(true) => return Gate::Run,
-                Ok(false) => Outcome::simple(
-                    StepStatus::Skipped,
+                Ok(false) => Outcome::skipped(
+                    SkipReason::When,
                     format!("when `{}` is false", when.source().trim()),
                 ),
                 Err(e) => {
@@ -216,8 +230,8 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
                 .find(|&j| run.state.get(j).is_some_and(|r| !r.status.succeeded()));
             let Some(j) = failed else { return Gate::Run };
             let status = run.state.status(j).map_or("?", StepStatus::as_str);
-            let mut o = Outcome::simple(
-                StepStatus::Skipped,
+            let mut o = Outcome::skipped(
+                SkipReason::Needs,
                 format!("needs `{}`, which ended {status}", graph.ids[j]),
             );
             o.cause = Some(run.state_cause(j));
@@ -229,6 +243,7 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
         let reason = skip.message.clone().unwrap_or_default();
         let mut o = planned(run, i, Some(false), reason);
         o.cause = skip.cause;
+        o.skip = skip.skip;
         return Gate::Skip(Box::new(o));
     }
     Gate::Skip(Box::new(skip))
@@ -279,12 +294,13 @@ fn finish(
         index: i,
         id: step.id.clone(),
         name: step.title().to_string(),
-        action: step.action.action.spec().name,
+        action: step.action.action.spec().name.to_string(),
         status: result.status,
         attempts: result.attempts,
         duration_ms,
         message: result.message.clone(),
         cause: outcome.cause,
+        skip: outcome.skip,
         outputs: Value::Object(result.outputs.clone()),
         plan: outcome.plan,
         at: now(),
@@ -357,7 +373,9 @@ pub async fn run_nested(
             }
             super::events::RunStatus::Ok | super::events::RunStatus::Warn => "ok",
             super::events::RunStatus::Failed => "failed",
-            super::events::RunStatus::Cancelled => "cancelled",
+            super::events::RunStatus::Cancelled | super::events::RunStatus::Unfinished => {
+                "cancelled"
+            }
         },
         steps,
     })

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::confirm::{ConfirmRequest, Decision, ManualRequest};
 use super::context::{Mode, RunCtx, StepContext};
-use super::events::{Event, Planned, StepStatus, now};
+use super::events::{Answer, Confirmer, Event, Planned, SkipReason, StepStatus, now};
 use crate::actions::ActionError;
 use crate::expr::{Expr, Scope};
 use crate::model::Step;
@@ -29,6 +29,8 @@ pub struct Outcome {
     /// Something the step was to change (or a person was to do) was not done for lack
     /// of a yes: the step, and a `runbook` step around it, did not succeed.
     pub declined: bool,
+    /// For a skipped step: why.
+    pub skip: Option<SkipReason>,
 }
 
 impl Outcome {
@@ -42,14 +44,23 @@ impl Outcome {
             cause: None,
             duration_ms: None,
             declined: false,
+            skip: None,
+        }
+    }
+
+    /// Skipped, and why.
+    pub fn skipped(reason: SkipReason, message: impl Into<String>) -> Outcome {
+        Outcome {
+            skip: Some(reason),
+            ..Outcome::simple(StepStatus::Skipped, message)
         }
     }
 
     /// Skipped because nobody said yes to a change (or to a manual step).
-    pub fn declined(message: impl Into<String>) -> Outcome {
+    pub fn declined(reason: SkipReason, message: impl Into<String>) -> Outcome {
         Outcome {
             declined: true,
-            ..Outcome::simple(StepStatus::Skipped, message)
+            ..Outcome::skipped(reason, message)
         }
     }
 
@@ -80,7 +91,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     shared.redactor.add_from_args(&args);
     let description = action.describe(&args, &shared.env);
     let mutating = action.mutates(&args);
-    let is_manual = action.spec().name == "manual";
+    let is_manual = action.asks_person();
 
     if shared.mode == Mode::Plan && (mutating || is_manual || step.confirm == Some(true)) {
         let reason = "its needs succeeded and its `when` (if any) holds".to_string();
@@ -110,9 +121,9 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             }
             Decision::Abort => {
                 shared.abort();
-                return Outcome::simple(StepStatus::Skipped, "run aborted at this step");
+                return Outcome::skipped(SkipReason::Aborted, "run aborted at this step");
             }
-            Decision::Unavailable(why) => return Outcome::declined(why),
+            Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
         }
         return crate::expr::jq::with_budget(budget(), || {
             finish_attempt(&site, step, &scope, Ok(outputs), action, 1)
@@ -132,13 +143,13 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         match confirmation_event(&run, &path, &description, &decision) {
             Decision::Yes { .. } => {}
             Decision::No => {
-                return Outcome::declined("declined at confirmation");
+                return Outcome::declined(SkipReason::Declined, "declined at confirmation");
             }
             Decision::Abort => {
                 shared.abort();
-                return Outcome::simple(StepStatus::Skipped, "run aborted at confirmation");
+                return Outcome::skipped(SkipReason::Aborted, "run aborted at confirmation");
             }
-            Decision::Unavailable(why) => return Outcome::declined(why),
+            Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
         }
     }
 
@@ -158,7 +169,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             path: path.clone(),
             id: step.id.clone(),
             name: step.title().to_string(),
-            action: action.spec().name,
+            action: action.spec().name.to_string(),
             description: description.clone(),
             args: args.clone(),
             mutating,
@@ -249,10 +260,10 @@ fn confirmation_event<'d>(
     d: &'d Decision,
 ) -> &'d Decision {
     let (decision, by) = match d {
-        Decision::Yes { by } => ("confirmed", *by),
-        Decision::No => ("declined", "user"),
-        Decision::Abort => ("aborted", "user"),
-        Decision::Unavailable(_) => ("not asked", "no terminal"),
+        Decision::Yes { by } => (Answer::Confirmed, *by),
+        Decision::No => (Answer::Declined, Confirmer::User),
+        Decision::Abort => (Answer::Aborted, Confirmer::User),
+        Decision::Unavailable(_) => (Answer::NotAsked, Confirmer::NoTerminal),
     };
     run.shared.sink.emit(Event::Confirmation {
         path: path.to_string(),
@@ -283,7 +294,7 @@ fn finish_attempt(
         }
     };
     if let Some(why) = action.incomplete(&outputs) {
-        let mut o = Outcome::declined(why);
+        let mut o = Outcome::declined(SkipReason::Incomplete, why);
         o.outputs = outputs;
         o.attempts = attempt;
         return o;
@@ -338,6 +349,7 @@ fn finish_attempt(
         cause: None,
         duration_ms: None,
         declined: false,
+        skip: None,
     }
 }
 
@@ -444,7 +456,7 @@ fn values_of(site: &Site<'_>, e: &Expr, outputs: &Map<String, Value>) -> String 
 pub fn changes_something(run: &RunCtx, i: usize) -> bool {
     let step = &run.checked.runbook.steps[i];
     let action = step.action.action;
-    action.spec().name == "manual" || action.mutates(&resolved_or_partial(run, i))
+    action.asks_person() || action.mutates(&resolved_or_partial(run, i))
 }
 
 fn resolved_or_partial(run: &RunCtx, i: usize) -> Value {
@@ -464,7 +476,7 @@ pub fn planned(run: &RunCtx, i: usize, would_run: Option<bool>, reason: String) 
     let step = &run.checked.runbook.steps[i];
     let args = resolved_or_partial(run, i);
     let description = step.action.action.describe(&args, &run.shared.env);
-    let is_manual = step.action.action.spec().name == "manual";
+    let is_manual = step.action.action.asks_person();
     plan_outcome(is_manual, would_run, reason, description, args)
 }
 
@@ -480,7 +492,7 @@ fn plan_outcome(
         (_, true) => "plan: manual step not asked".to_string(),
         _ => "plan: not executed".to_string(),
     };
-    let mut o = Outcome::simple(StepStatus::Skipped, message);
+    let mut o = Outcome::skipped(SkipReason::Planned, message);
     o.plan = Some(Planned {
         would_run,
         reason,

@@ -47,7 +47,6 @@ fn check_step_settings(
     let file = &runbook.file;
     for step in &runbook.steps {
         let action = step.action.action;
-        let name = action.spec().name;
         let as_written = step.action.args.as_written();
         if step.confirm == Some(false) && action.mutates(&as_written) {
             diags.push(
@@ -59,8 +58,8 @@ fn check_step_settings(
                 .help("opsctl always asks before a mutation (or needs --yes)"),
             );
         }
-        if name == "runbook" {
-            if let (Some(lib), Some(arg)) = (library, step.action.args.get("name")) {
+        if let Some(arg) = action.called_runbook(&step.action.args) {
+            if let Some(lib) = library {
                 if let Some(serde_json::Value::String(target)) = arg.value.literal() {
                     if !lib.contains(&target) {
                         diags.push(
@@ -77,12 +76,7 @@ fn check_step_settings(
                 }
             }
         }
-        let kind = match name {
-            "http" | "metrics" => Some(TargetKind::Http),
-            "postgres" => Some(TargetKind::Postgres),
-            "redis" => Some(TargetKind::Redis),
-            _ => None,
-        };
+        let kind = action.target_kind();
         if let (Some(kind), Some(config)) = (kind, config) {
             if config.file.is_none() || config.envs.is_empty() {
                 continue;
@@ -314,9 +308,8 @@ fn calls_of(runbook: &Runbook) -> Vec<Call> {
     runbook
         .steps
         .iter()
-        .filter(|s| s.action.action.spec().name == "runbook")
         .filter_map(|s| {
-            let arg = s.action.args.get("name")?;
+            let arg = s.action.action.called_runbook(&s.action.args)?;
             match arg.value.literal()? {
                 serde_json::Value::String(t) => Some((t, arg.value.span(), runbook.file.clone())),
                 _ => None,

@@ -52,14 +52,15 @@ pub fn build(
                 .render_partial(&scope, crate::expr::BEFORE_RUN);
             redactor.add_from_args(&args);
             let mut mutating = action.mutates(&args);
-            if action.spec().name == "runbook" {
-                if let Some(name) = args.get("name").and_then(Value::as_str) {
-                    mutating = nested_mutates(name);
+            let nested = action.called_runbook(&step.action.args).is_some();
+            if let Some(arg) = action.called_runbook(&step.action.args) {
+                if let Some(Value::String(name)) = arg.value.literal() {
+                    mutating = nested_mutates(&name);
                 }
             }
-            let asks = if action.spec().name == "manual" {
+            let asks = if action.asks_person() {
                 Some("a person")
-            } else if (mutating && action.spec().name != "runbook") || step.confirm == Some(true) {
+            } else if (mutating && !nested) || step.confirm == Some(true) {
                 Some("confirmation")
             } else if mutating {
                 Some("confirmation (in the nested runbook)")

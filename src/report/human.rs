@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
 
 use super::style::{Painter, human_ms};
+use super::summary::{Summary, brief};
 use crate::exec::confirm::Pause;
-use crate::exec::{Event, Reporter, RunStatus, StepStatus};
+use crate::exec::events::Answer;
+use crate::exec::{Event, Mode, Reporter, RunStatus, StepStatus};
 
 /// Where the human view writes: the live multi-progress on a terminal, else a stream.
 enum Sink {
@@ -23,20 +24,11 @@ enum Sink {
     Plain(Box<dyn Write + Send>),
 }
 
-struct Finished {
-    path: String,
-    status: StepStatus,
-    message: Option<String>,
-    cause: Option<String>,
-    plan: Option<crate::exec::Planned>,
-}
-
 pub struct HumanReporter {
     sink: Sink,
     paint: Painter,
     started: Instant,
-    finished: Vec<Finished>,
-    mode: &'static str,
+    summary: Summary,
     record: Option<String>,
 }
 
@@ -102,8 +94,7 @@ impl HumanReporter {
             sink,
             paint: Painter { color },
             started: Instant::now(),
-            finished: Vec::new(),
-            mode: "run",
+            summary: Summary::new(),
             record: None,
         }
     }
@@ -135,157 +126,135 @@ impl HumanReporter {
     }
 
     fn summary(&mut self, status: RunStatus, duration_ms: u64) {
-        let p = self.paint;
-        let count = |s: StepStatus| self.finished.iter().filter(|f| f.status == s).count();
-        let mut parts = Vec::new();
-        for s in [
-            StepStatus::Ok,
-            StepStatus::Warn,
-            StepStatus::Fail,
-            StepStatus::Error,
-            StepStatus::Skipped,
-            StepStatus::Cancelled,
-        ] {
-            let n = count(s);
-            if n > 0 {
-                parts.push(format!("{n} {}", s.as_str()));
-            }
-        }
-        let verdict = match status {
-            RunStatus::Ok => p.paint(anstyle::AnsiColor::Green.on_default().bold(), "ok"),
-            RunStatus::Warn => p.paint(
-                anstyle::AnsiColor::Yellow.on_default().bold(),
-                "ok with warnings",
-            ),
-            RunStatus::Failed => p.paint(anstyle::AnsiColor::Red.on_default().bold(), "FAILED"),
-            RunStatus::Cancelled => {
-                p.paint(anstyle::AnsiColor::Magenta.on_default().bold(), "CANCELLED")
-            }
-        };
-        let mut out = vec![String::new()];
-        out.push(format!(
-            "{} {verdict} — {} in {}",
-            p.bold(if self.mode == "plan" { "Plan" } else { "Run" }),
-            parts.join(", "),
-            human_ms(duration_ms)
-        ));
-        // Failures, each with the steps skipped because of it.
-        let failures: Vec<&Finished> = self.finished.iter().filter(|f| f.status.failed()).collect();
-        for f in &failures {
-            out.push(format!(
-                "  {} {}{}",
-                p.status(f.status),
-                p.bold(&f.path),
-                f.message
-                    .as_deref()
-                    .map(|m| format!(" — {m}"))
-                    .unwrap_or_default()
-            ));
-            let skipped: Vec<&str> = self
-                .finished
-                .iter()
-                .filter(|s| {
-                    s.status == StepStatus::Skipped && s.cause.as_deref() == Some(f.path.as_str())
-                })
-                .map(|s| s.path.as_str())
-                .collect();
-            if !skipped.is_empty() {
-                out.push(format!(
-                    "      {} {}",
-                    p.dim("└ skipped because of it:"),
-                    skipped.join(", ")
-                ));
-            }
-        }
-        // Steps that did not run for other reasons (confirmation, when, manual).
-        let other: Vec<&Finished> = self
-            .finished
-            .iter()
-            .filter(|f| f.status == StepStatus::Skipped && f.cause.is_none() && f.plan.is_none())
-            .filter(|f| {
-                f.message
-                    .as_deref()
-                    .is_some_and(|m| !m.starts_with("when "))
-            })
-            .collect();
-        for f in other {
-            out.push(format!(
-                "  {} {} — {}",
-                p.status(f.status),
-                p.bold(&f.path),
-                f.message.as_deref().unwrap_or("")
-            ));
-        }
-        let planned: Vec<&Finished> = self.finished.iter().filter(|f| f.plan.is_some()).collect();
-        if !planned.is_empty() {
-            out.push(String::new());
-            out.push(
-                p.bold("Not executed by the plan (mutations, manual steps and what follows them):"),
-            );
-            for f in planned {
-                if let Some(plan) = &f.plan {
-                    let verdict = match plan.would_run {
-                        Some(true) => {
-                            p.paint(anstyle::AnsiColor::Yellow.on_default().bold(), "would run")
-                        }
-                        Some(false) => p.dim("would not run"),
-                        None => p.paint(
-                            anstyle::AnsiColor::Yellow.on_default(),
-                            "depends on its `when`",
-                        ),
-                    };
-                    out.push(format!(
-                        "  → {} {verdict} — {}",
-                        p.bold(&f.path),
-                        plan.description
-                    ));
-                    out.push(format!("      {}", p.dim(&plan.reason)));
-                    out.push(format!(
-                        "      {}",
-                        p.dim(&format!(
-                            "args: {}",
-                            crate::redact::clip(&plan.args.to_string(), 200)
-                        ))
-                    ));
-                }
-            }
-        }
-
-        if let Some(r) = &self.record {
-            out.push(p.dim(&format!("Record: {r}")));
-        }
+        let out = render_summary(
+            &self.summary,
+            self.paint,
+            status,
+            duration_ms,
+            self.record.as_deref(),
+        );
         for l in out {
             self.line(l);
         }
     }
 }
 
-/// A few scalar outputs for an ok line: `status=200 latency_ms=12`.
-fn brief(outputs: &Value) -> String {
-    let Some(map) = outputs.as_object() else {
-        return String::new();
-    };
+/// The closing lines of a run: the verdict and counts, each failure with the steps it
+/// caused to be skipped, what was not done for lack of a yes, what a plan did not execute.
+pub fn render_summary(
+    summary: &Summary,
+    p: Painter,
+    status: RunStatus,
+    duration_ms: u64,
+    record: Option<&str>,
+) -> Vec<String> {
     let mut parts = Vec::new();
-    for (k, v) in map {
-        let text = match v {
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::String(s) if s.len() <= 40 && !s.contains('\n') && !s.is_empty() => {
-                format!("{s:?}")
-            }
-            _ => continue,
-        };
-        parts.push(format!("{k}={text}"));
-        if parts.len() == 5 {
-            break;
+    for s in [
+        StepStatus::Ok,
+        StepStatus::Warn,
+        StepStatus::Fail,
+        StepStatus::Error,
+        StepStatus::Skipped,
+        StepStatus::Cancelled,
+    ] {
+        let n = summary.count(s);
+        if n > 0 {
+            parts.push(format!("{n} {}", s.as_str()));
         }
     }
-    parts.join(" ")
+    let verdict = match status {
+        RunStatus::Ok => p.paint(anstyle::AnsiColor::Green.on_default().bold(), "ok"),
+        RunStatus::Warn => p.paint(
+            anstyle::AnsiColor::Yellow.on_default().bold(),
+            "ok with warnings",
+        ),
+        RunStatus::Failed => p.paint(anstyle::AnsiColor::Red.on_default().bold(), "FAILED"),
+        RunStatus::Cancelled => {
+            p.paint(anstyle::AnsiColor::Magenta.on_default().bold(), "CANCELLED")
+        }
+        RunStatus::Unfinished => p.paint(
+            anstyle::AnsiColor::Magenta.on_default().bold(),
+            "UNFINISHED (the record ends here)",
+        ),
+    };
+    let mut out = vec![String::new()];
+    out.push(format!(
+        "{} {verdict} — {} in {}",
+        p.bold(if summary.mode() == Mode::Plan {
+            "Plan"
+        } else {
+            "Run"
+        }),
+        parts.join(", "),
+        human_ms(duration_ms)
+    ));
+    for (f, skipped) in summary.failures() {
+        out.push(format!(
+            "  {} {}{}",
+            p.status(f.status),
+            p.bold(&f.path),
+            f.message
+                .as_deref()
+                .map(|m| format!(" — {m}"))
+                .unwrap_or_default()
+        ));
+        if !skipped.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
+            out.push(format!(
+                "      {} {}",
+                p.dim("└ skipped because of it:"),
+                names.join(", ")
+            ));
+        }
+    }
+    for f in summary.not_done() {
+        out.push(format!(
+            "  {} {} — {}",
+            p.status(f.status),
+            p.bold(&f.path),
+            f.message.as_deref().unwrap_or("")
+        ));
+    }
+    let planned = summary.planned();
+    if !planned.is_empty() {
+        out.push(String::new());
+        out.push(
+            p.bold("Not executed by the plan (mutations, manual steps and what follows them):"),
+        );
+        for (f, plan) in planned {
+            let verdict = match plan.would_run {
+                Some(true) => p.paint(anstyle::AnsiColor::Yellow.on_default().bold(), "would run"),
+                Some(false) => p.dim("would not run"),
+                None => p.paint(
+                    anstyle::AnsiColor::Yellow.on_default(),
+                    "depends on its `when`",
+                ),
+            };
+            out.push(format!(
+                "  → {} {verdict} — {}",
+                p.bold(&f.path),
+                plan.description
+            ));
+            out.push(format!("      {}", p.dim(&plan.reason)));
+            out.push(format!(
+                "      {}",
+                p.dim(&format!(
+                    "args: {}",
+                    crate::redact::clip(&plan.args.to_string(), 200)
+                ))
+            ));
+        }
+    }
+    if let Some(r) = record {
+        out.push(p.dim(&format!("Record: {r}")));
+    }
+    out
 }
 
 impl Reporter for HumanReporter {
     fn event(&mut self, event: &Event) {
         let p = self.paint;
+        self.summary.add(event);
         match event {
             Event::RunStarted {
                 runbook,
@@ -297,9 +266,8 @@ impl Reporter for HumanReporter {
                 ..
             } => match parent {
                 None => {
-                    self.mode = mode;
                     self.started = Instant::now();
-                    let verb = if *mode == "plan" { "plan" } else { "run" };
+                    let verb = if *mode == Mode::Plan { "plan" } else { "run" };
                     self.line(format!(
                         "{} {} — {}  {}",
                         p.bold(&format!("▶ {verb}")),
@@ -359,11 +327,13 @@ impl Reporter for HumanReporter {
             Event::Confirmation {
                 path, decision, by, ..
             } => {
-                if *decision != "not asked" {
+                if *decision != Answer::NotAsked {
                     let indent = "  ".repeat(Self::depth(path));
                     self.line(format!(
-                        "  {indent}{} {path}: {decision} by {by}",
-                        p.dim("?")
+                        "  {indent}{} {path}: {} by {}",
+                        p.dim("?"),
+                        decision.as_str(),
+                        by.as_str()
                     ));
                 }
             }
@@ -372,9 +342,7 @@ impl Reporter for HumanReporter {
                 status,
                 duration_ms,
                 message,
-                cause,
                 outputs,
-                plan,
                 attempts,
                 ..
             } => {
@@ -406,13 +374,6 @@ impl Reporter for HumanReporter {
                     p.dim(&time),
                     detail
                 ));
-                self.finished.push(Finished {
-                    path: path.clone(),
-                    status: *status,
-                    message: message.clone(),
-                    cause: cause.clone(),
-                    plan: plan.clone(),
-                });
             }
             Event::RunFinished {
                 parent: None,
@@ -420,7 +381,7 @@ impl Reporter for HumanReporter {
                 duration_ms,
                 ..
             } => self.summary(*status, *duration_ms),
-            Event::RunFinished { .. } => {}
+            Event::RunFinished { .. } | Event::Record { .. } => {}
         }
     }
 

@@ -62,7 +62,7 @@ pub fn render(checked: &Checked, env: &crate::config::EnvConfig) -> String {
             action.spec().name,
             action.describe(&args, env)
         ));
-        if action.spec().name == "manual" {
+        if action.asks_person() {
             let text = args
                 .get("instructions")
                 .map(crate::expr::text_of)
@@ -88,7 +88,7 @@ pub fn render(checked: &Checked, env: &crate::config::EnvConfig) -> String {
         }
         if action.mutates(&args) {
             out.push_str("- **Mutates:** asks for confirmation before running\n");
-        } else if action.spec().name == "manual" {
+        } else if action.asks_person() {
             out.push_str("- **Manual:** waits for a person to confirm\n");
         }
         if !step.capture.is_empty() {

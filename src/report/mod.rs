@@ -7,9 +7,11 @@ pub mod graph;
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod postmortem;
 pub mod prompt;
 pub mod record;
 pub mod style;
+pub mod summary;
 
 pub use human::HumanReporter;
 pub use json::JsonReporter;

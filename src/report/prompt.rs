@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::confirm::{ConfirmRequest, Decision, Interact, ManualRequest, Pause};
+use crate::exec::confirm::{ConfirmRequest, Confirmer, Decision, Interact, ManualRequest, Pause};
 use crate::redact::Redactor;
 
 /// The policy of a run: flags first, then the terminal if there is one.
@@ -80,7 +80,11 @@ fn prompt_blocking(text: &str, allow_abort: bool) -> Decision {
             Ok(_) => {}
         }
         match line.trim().to_ascii_lowercase().as_str() {
-            "y" | "yes" => return Decision::Yes { by: "user" },
+            "y" | "yes" => {
+                return Decision::Yes {
+                    by: Confirmer::User,
+                };
+            }
             "n" | "no" => return Decision::No,
             "a" | "abort" if allow_abort => return Decision::Abort,
             _ => {
@@ -98,7 +102,7 @@ impl Interact for Prompter {
     fn confirm<'a>(&'a self, req: ConfirmRequest) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
             if self.yes {
-                return Decision::Yes { by: "--yes" };
+                return Decision::Yes { by: Confirmer::Yes };
             }
             if !self.interactive {
                 return Decision::Unavailable(
@@ -123,7 +127,9 @@ impl Interact for Prompter {
     fn manual<'a>(&'a self, req: ManualRequest) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
             if self.yes_manual {
-                return Decision::Yes { by: "--yes-manual" };
+                return Decision::Yes {
+                    by: Confirmer::YesManual,
+                };
             }
             if !self.interactive {
                 return Decision::Unavailable(

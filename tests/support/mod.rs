@@ -122,6 +122,11 @@ impl Cmd {
         self
     }
 
+    pub fn env_remove(mut self, k: &str) -> Cmd {
+        self.cmd.env_remove(k);
+        self
+    }
+
     pub fn stdin(mut self, text: &str) -> Cmd {
         self.stdin = Some(text.to_string());
         self
