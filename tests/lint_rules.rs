@@ -214,7 +214,9 @@ fn an_oversized_file_is_refused_quickly() {
 }
 
 /// A long plain runbook (no aliases) is not an alias bomb: 20,000 steps, about 1.1 MB.
-/// (By hand, in release: see the commit message for timings; no timing assertion here.)
+/// Timed by hand (release build, 2 shared cores): `opsctl lint` takes 0.6 s for 20,000
+/// steps and 0.2 s for 5,000; the alias-bomb fixture is refused in 0.03 s, and the same bomb
+/// padded to 1.9 MB (so it gets the largest alias allowance) in 0.4 s. No timing assertion.
 #[test]
 fn a_long_plain_runbook_loads() {
     let p = Project::new();
