@@ -3,8 +3,13 @@
 //! Parsing goes through serde-saphyr (with `Spanned`) into our own generic [`Node`] tree,
 //! so the loader can walk it by hand: duplicate keys stay visible, unknown keys get
 //! suggestions, and every problem of a file is reported in one pass. Oversized files,
-//! deep nesting and alias bombs are refused by size and budget limits before they can
-//! hang or exhaust memory.
+//! deep nesting and alias bombs are refused before they can hang or exhaust memory:
+//! size by bytes ([`MAX_FILE_BYTES`]), nesting by depth ([`MAX_DEPTH`]), and alias bombs by
+//! what the aliases ADD ([`alias_allowance`]: events replayed, judged against the size of what
+//! is written), never by how much is written:
+//! a long plain runbook is not a bomb. The parser's own counters (events, nodes, aliases,
+//! anchors) are set above anything a file within the byte limit can contain, so they only
+//! back up the expansion limit. One document per file; `!!binary` values are refused.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,14 +21,32 @@ use crate::diagnostic::Diagnostic;
 use crate::rules::Rule;
 use crate::source::{SourceFile, Span};
 
-/// Largest YAML file opsctl reads: runbooks are a few kilobytes.
-pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// Largest YAML file opsctl reads. Runbooks are usually a few kilobytes; generated ones with
+/// 20,000 steps (about 1.1 MB) must still load.
+pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 /// Deepest nesting accepted (a runbook needs about 8 levels).
 pub const MAX_DEPTH: usize = 48;
-/// Upper bound on parse events, including alias replays; caps alias-expansion bombs.
-pub const MAX_EVENTS: usize = 60_000;
-/// Upper bound on nodes after alias expansion.
-pub const MAX_NODES: usize = 30_000;
+/// Parse events that alias expansion may add to any file (each `*name` replays the events of
+/// what it names), however small: plenty for anchors that share defaults.
+pub const MIN_ALIAS_EVENTS: usize = 20_000;
+/// Cap on the events alias expansion may add, however large the file: bounds the time and
+/// memory a refused bomb costs.
+pub const MAX_ALIAS_EVENTS: usize = 250_000;
+
+/// The alias-bomb guard: how many events alias expansion may add to a file of `bytes` bytes.
+/// Expansion is judged against what is written: [`MIN_ALIAS_EVENTS`] plus one event for every
+/// two bytes (written YAML takes about 8 bytes an event, so aliases may add several times the
+/// written events), at most [`MAX_ALIAS_EVENTS`]. Sharing defaults with `<<: *defaults` in
+/// every step adds well under one event per written byte; a billion-laughs file of a few
+/// hundred bytes is stopped after about 20,000.
+pub fn alias_allowance(bytes: usize) -> usize {
+    MIN_ALIAS_EVENTS
+        .saturating_add(bytes / 2)
+        .min(MAX_ALIAS_EVENTS)
+}
+/// Most events a file within [`MAX_FILE_BYTES`] can produce without aliases: every event takes
+/// at least a byte of text, and a flow mapping's implicit null value (`{a}`) at worst one more.
+const MAX_WRITTEN_EVENTS: usize = 2 * MAX_FILE_BYTES;
 
 /// A YAML value with the byte span it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +169,8 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
             .spawn_scoped(scope, || {
                 // Depth is also bounded by our own visitor, independent of the parser's accounting.
                 DEPTH.with(|d| d.set(0));
-                serde_saphyr::from_str_with_options::<Node>(text, parser_options())
+                SOURCE.with(|s| *s.borrow_mut() = Some(file.clone()));
+                serde_saphyr::from_str_with_options::<Node>(text, parser_options(text.len()))
             })
             .map(|handle| handle.join())
     });
@@ -161,7 +185,8 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
 }
 
 /// Duplicate keys pass through (the loader reports them); budgets refuse bombs.
-fn parser_options() -> serde_saphyr::options::Options {
+fn parser_options(bytes: usize) -> serde_saphyr::options::Options {
+    let allowance = alias_allowance(bytes);
     let mut options = serde_saphyr::options::Options::default();
     options.duplicate_keys = serde_saphyr::options::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
@@ -169,16 +194,30 @@ fn parser_options() -> serde_saphyr::options::Options {
     // turn `command: [echo, n]` into `echo false`), and so does `1_000`.
     options.strict_booleans = true;
     options.underscored_numbers_as_strings = true;
-    options.alias_limits.max_total_replayed_events = MAX_EVENTS;
+    // The expansion judge: events replayed by aliases, whatever the file's size.
+    options.alias_limits.max_total_replayed_events = allowance;
     options.alias_limits.max_replay_stack_depth = 16;
     let mut budget = serde_saphyr::budget::Budget::default();
-    budget.max_events = MAX_EVENTS;
-    budget.max_nodes = MAX_NODES;
+    // The budget counts written AND replayed events/nodes; sized so that only expansion can
+    // reach it (the written part is bounded by the byte limit).
+    budget.max_events = MAX_WRITTEN_EVENTS + allowance;
+    budget.max_nodes = MAX_WRITTEN_EVENTS + allowance;
+    // Counts of what is written, bounded by size already: `*a` and `&a` take 2 bytes at least.
+    budget.max_aliases = MAX_FILE_BYTES / 2;
+    budget.max_anchors = MAX_FILE_BYTES / 2;
+    budget.max_merge_keys = MAX_FILE_BYTES / 2;
+    // "Many aliases per anchor" is how every `<<: *defaults` runbook looks; expansion is what
+    // matters, and it is limited above.
+    budget.enforce_alias_anchor_ratio = false;
+    // Copies kept for anchors (an event inside nested anchors is kept once per anchor, and
+    // replays inside an anchor are kept too): a file without anchors keeps none, one that
+    // anchors small shared values keeps few; this bounds the memory nested anchors can take.
+    budget.max_recorded_anchor_events = 2 * MAX_ALIAS_EVENTS;
+    // Scalar text, written and replayed: the written part is at most the file.
+    budget.max_total_scalar_bytes = 4 * MAX_FILE_BYTES;
     budget.max_depth = MAX_DEPTH;
     budget.flow_nesting_limit = MAX_DEPTH;
     budget.max_documents = 1;
-    budget.max_aliases = 10_000;
-    budget.max_recorded_anchor_events = MAX_EVENTS;
     options.budget = Some(budget);
     options
 }
@@ -188,25 +227,37 @@ const PARSER_STACK_BYTES: usize = 32 * 1024 * 1024;
 
 thread_local! {
     static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The file being parsed on this thread, for looking at a scalar's tag (see [`Node`]'s
+    /// `Deserialize`).
+    static SOURCE: std::cell::RefCell<Option<Arc<SourceFile>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the scalar starting at `start` carries a `!!binary` tag. The parser decodes a
+/// `!!binary` value that happens to be UTF-8 into a string without telling the visitor, so
+/// the tag is looked up in the text just before the value.
+fn tagged_binary(start: usize) -> bool {
+    SOURCE.with(|s| {
+        let source = s.borrow();
+        let Some(before) = source.as_ref().and_then(|f| f.text().get(..start)) else {
+            return false;
+        };
+        let before = before.trim_end();
+        let tag = ["!!binary", "!<tag:yaml.org,2002:binary>"]
+            .into_iter()
+            .find(|t| before.ends_with(t));
+        // Not when the "tag" is the end of a comment just before the value.
+        let line = before.rsplit('\n').next().unwrap_or(before);
+        tag.and_then(|t| line.strip_suffix(t))
+            .is_some_and(|rest| !rest.contains('#'))
+    })
 }
 
 fn to_diagnostic(file: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnostic {
     use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
     let inner = err.without_snippet();
-    let limits = matches!(
-        inner,
-        E::Budget { .. }
-            | E::AliasReplayCounterOverflow { .. }
-            | E::AliasReplayLimitExceeded { .. }
-            | E::AliasExpansionLimitExceeded { .. }
-            | E::AliasReplayStackDepthExceeded { .. }
-    );
     let raw = inner.to_string();
     let message = clean_message(&raw);
-    let limits = limits
-        || message.contains("budget breached")
-        || message.contains("recursion limit")
-        || message.contains(DEPTH_MESSAGE);
     let offset = inner.location().map_or(0, |loc| {
         let span = loc.span();
         match span.byte_offset() {
@@ -215,28 +266,89 @@ fn to_diagnostic(file: &Arc<SourceFile>, err: &serde_saphyr::Error) -> Diagnosti
         }
     });
     let span = Span::new(offset, (offset + 1).min(file.text().len()).max(offset));
-    if limits {
-        Diagnostic::error(
-            Rule::YamlLimits,
-            format!("document refused: {}", limits_message(&message)),
+    let refuse = |why: &str, help: &str| {
+        Diagnostic::error(Rule::YamlLimits, format!("document refused: {why}"))
+            .at(file, span, "here")
+            .help(help.to_string())
+    };
+    let too_deep = || {
+        refuse(
+            &format!("{DEPTH_MESSAGE} ({MAX_DEPTH})"),
+            &format!("runbooks must stay shallow: at most {MAX_DEPTH} levels of nesting"),
         )
-        .at(file, span, "here")
-        .help("runbooks must stay small and shallow: at most 48 levels of nesting and 30000 nodes after alias expansion")
-    } else {
-        let d = Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
-            .at(file, span, "here");
-        match (
-            message.contains("flow"),
-            unclosed_bracket(file.text(), offset),
-        ) {
-            (true, Some(open)) => d.also(
-                file,
-                Span::new(open, open + 1),
-                "opened here and never closed",
+    };
+    let expands = || {
+        refuse(
+            "its aliases expand to too much (an alias-expansion bomb?)",
+            &format!(
+                "aliases (`*name`) may add at most {} YAML events to this file ({MIN_ALIAS_EVENTS} \
+                 plus one for every 2 bytes written); use anchors to share small values",
+                alias_allowance(file.text().len())
             ),
-            _ => d,
-        }
+        )
+    };
+    // What went wrong, under the wrappers that add where an alias was used (whose location,
+    // that of `inner`, is the one to show).
+    let mut cause = inner;
+    while let E::AliasError { error, .. } | E::WithSnippet { error, .. } = cause {
+        cause = error;
     }
+    match cause {
+        E::Budget {
+            breach: B::Documents { .. },
+            ..
+        } => {
+            // The location is the second document's start (`---`).
+            return Diagnostic::error(
+                Rule::YamlLimits,
+                "a second YAML document: one runbook per file",
+            )
+            .at(file, span, "second document starts here")
+            .help("put each runbook in its own file; a `---` line starts a new document");
+        }
+        E::Budget {
+            breach: B::Depth { .. },
+            ..
+        } => return too_deep(),
+        // Every other counter is set above what the byte limit allows to be written (see
+        // `parser_options`), so only alias expansion reaches it.
+        E::Budget { .. }
+        | E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => return expands(),
+        E::BinaryNotUtf8 { .. } | E::InvalidBinaryBase64 { .. } => return binary(file, span),
+        _ => {}
+    }
+    if message.contains(BINARY_MESSAGE) {
+        return binary(file, span);
+    }
+    if message.contains("recursion limit") || message.contains(DEPTH_MESSAGE) {
+        return too_deep();
+    }
+    if message.contains("budget breached") {
+        return expands();
+    }
+    let d = Diagnostic::error(Rule::YamlSyntax, format!("invalid YAML: {message}"))
+        .at(file, span, "here");
+    match (
+        message.contains("flow"),
+        unclosed_bracket(file.text(), offset),
+    ) {
+        (true, Some(open)) => d.also(
+            file,
+            Span::new(open, open + 1),
+            "opened here and never closed",
+        ),
+        _ => d,
+    }
+}
+
+/// `!!binary` refused, in words a runbook author can act on.
+fn binary(file: &Arc<SourceFile>, span: Span) -> Diagnostic {
+    Diagnostic::error(Rule::YamlSyntax, BINARY_MESSAGE)
+        .at(file, span, "binary value")
+        .help("write the value as plain text (drop the `!!binary` tag)")
 }
 
 /// The last `{` or `[` still open at `offset` (outside quotes and comments): flow
@@ -274,19 +386,7 @@ fn unclosed_bracket(text: &str, offset: usize) -> Option<usize> {
 }
 
 const DEPTH_MESSAGE: &str = "nesting is deeper than the limit";
-
-fn limits_message(message: &str) -> String {
-    if message.contains("Nodes") || message.contains("Events") || message.contains("lias") {
-        "it expands to too many nodes (an alias-expansion bomb?)".to_string()
-    } else if message.contains("Depth")
-        || message.contains("recursion")
-        || message.contains(DEPTH_MESSAGE)
-    {
-        format!("{DEPTH_MESSAGE} ({MAX_DEPTH})")
-    } else {
-        message.to_string()
-    }
-}
+const BINARY_MESSAGE: &str = "binary values (`!!binary`) are not supported in runbooks";
 
 /// serde-saphyr messages start with "error: line N column M: "; the location is shown separately.
 fn clean_message(raw: &str) -> String {
@@ -312,6 +412,9 @@ impl<'de> Deserialize<'de> for Node {
         let span = spanned.referenced.span();
         let start = span.byte_offset().unwrap_or(0) as usize;
         let len = span.byte_len().unwrap_or(0) as usize;
+        if matches!(spanned.value, Value::Str(_)) && tagged_binary(start) {
+            return Err(de::Error::custom(BINARY_MESSAGE));
+        }
         Ok(Node {
             span: Span::new(start, start + len),
             value: spanned.value,
@@ -480,6 +583,7 @@ mod tests {
         let started = std::time::Instant::now();
         let d = parse_str(&text).unwrap_err();
         assert_eq!(d.rule, Rule::YamlLimits, "{}", d.message);
+        assert!(d.message.contains("alias-expansion bomb"), "{}", d.message);
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
@@ -493,5 +597,60 @@ mod tests {
         }
         block.push_str(&format!("{}x\n", "  ".repeat(100)));
         assert_eq!(parse_str(&block).unwrap_err().rule, Rule::YamlLimits);
+    }
+
+    #[test]
+    fn a_second_document_is_one_runbook_per_file() {
+        let text = "name: a\nsteps: []\n---\nname: b\n";
+        let d = parse_str(text).unwrap_err();
+        assert_eq!(d.rule, Rule::YamlLimits);
+        assert!(d.message.contains("one runbook per file"), "{}", d.message);
+        assert!(!d.message.contains("budget"), "{}", d.message);
+        let at = d.primary.as_ref().map(|l| l.span.start);
+        assert_eq!(at, text.find("---"));
+        // A leading `---` starts the only document: fine.
+        assert!(parse_str("---\nname: a\n").is_ok());
+    }
+
+    #[test]
+    fn binary_values_are_refused_plainly() {
+        for value in [
+            "!!binary aGVsbG8=",
+            "!!binary /wA=",
+            "!!binary \"@@@\"",
+            "!<tag:yaml.org,2002:binary> aGk=",
+        ] {
+            let text = format!("a: {value}\n");
+            let d = parse_str(&text).unwrap_err();
+            assert_eq!(d.message, BINARY_MESSAGE, "{value}");
+            assert!(d.help.as_deref().is_some_and(|h| !h.contains("Options")));
+        }
+        // The word in a string is just text.
+        let node = parse_str("a: \"!!binary\"\nb: x !!binary y\nc: # !!binary\n  z\n").unwrap();
+        assert_eq!(node.as_map().unwrap()[1].1.as_str(), Some("x !!binary y"));
+        assert_eq!(node.as_map().unwrap()[2].1.as_str(), Some("z"));
+    }
+
+    #[test]
+    fn expansion_is_judged_not_size() {
+        // Many plain nodes: no aliases, no expansion, nothing refused (size is bounded in
+        // bytes only).
+        let mut plain = String::from("steps:\n");
+        for i in 0..8_000 {
+            plain.push_str(&format!(
+                "  - id: s{i}\n    http: {{ url: \"http://127.0.0.1:1/x\" }}\n"
+            ));
+        }
+        assert!(parse_str(&plain).is_ok());
+        // Shared defaults in every step: the expansion grows with what is written.
+        let mut shared =
+            String::from("defaults: &d {timeout: 5s, retries: 3, severity: warning}\nsteps:\n");
+        for i in 0..4_000 {
+            shared.push_str(&format!("  - id: s{i}\n    with: *d\n"));
+        }
+        assert!(parse_str(&shared).is_ok());
+        assert!(alias_allowance(shared.len()) > 4_000 * 8);
+        assert_eq!(alias_allowance(0), MIN_ALIAS_EVENTS);
+        assert_eq!(alias_allowance(MAX_FILE_BYTES), MAX_ALIAS_EVENTS);
     }
 }

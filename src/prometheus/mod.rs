@@ -82,7 +82,8 @@ pub struct Exposition {
     pub samples: Vec<Sample>,
     /// `# TYPE` declarations, keyed by the family name as written.
     pub types: HashMap<String, MetricType>,
-    /// `# HELP` text with escapes resolved, keyed by the metric name as written.
+    /// `# HELP` text with escapes resolved, keyed by the metric name as written. A HELP line
+    /// without text sets nothing (as in Go's parser, it is a comment).
     pub help: HashMap<String, String>,
 }
 
@@ -389,6 +390,12 @@ fn parse_comment(cur: &mut Cursor<'_>, expo: &mut Exposition) -> Result<(), Pars
     cur.expect_name_end(name)?;
     cur.skip_blanks();
     if keyword == "HELP" {
+        // `# HELP name` with no text is a comment to the Go parser (`expfmt`, behind
+        // `promtool check metrics`): no help is set, so it neither clashes with nor counts
+        // against a `# HELP name text` line before or after it.
+        if cur.at_end() {
+            return Ok(());
+        }
         if expo.help.contains_key(name) {
             return Err(cur.error(format!("duplicate HELP line for {}", snippet(name))));
         }

@@ -313,7 +313,8 @@ m 1
         expo.help.get("m").map(String::as_str),
         Some("Line one\nline two \\ backslash \\t kept")
     );
-    assert_eq!(expo.help.get("empty_help").map(String::as_str), Some(""));
+    // No text: a comment, as in Go's parser; no help recorded.
+    assert!(!expo.help.contains_key("empty_help"));
     assert!(!expo.help.contains_key("not_help"));
     assert_eq!(expo.types.get("m"), Some(&MetricType::Gauge));
     assert_eq!(expo.types.get("u"), Some(&MetricType::Untyped));
@@ -771,4 +772,88 @@ fn large_inputs_parse() {
         aggregate(&all, Aggregate::Sum),
         Some(49_999.0 * 50_000.0 / 2.0)
     );
+}
+
+#[test]
+fn help_without_text_is_a_comment() {
+    // Before a HELP line with text: that one is the metric's only HELP.
+    let expo = parse_ok("# HELP m\n# HELP m The text.\n# TYPE m gauge\nm 1\n");
+    assert_eq!(expo.help.get("m").map(String::as_str), Some("The text."));
+    // Blanks after the name are still no text.
+    let expo = parse_ok("# HELP m \t \n# HELP m The text.\nm 1\n");
+    assert_eq!(expo.help.get("m").map(String::as_str), Some("The text."));
+    // After one: ignored, the text stays.
+    let expo = parse_ok("# HELP m The text.\n# HELP m\nm 1\n");
+    assert_eq!(expo.help.get("m").map(String::as_str), Some("The text."));
+    // Alone, twice: nothing recorded, nothing duplicated.
+    let expo = parse_ok("# HELP m\n# HELP m\nm 1\n");
+    assert!(expo.help.is_empty());
+    assert_eq!(expo.samples.len(), 1);
+    // Two HELP lines with text are still the duplicate.
+    assert_err(
+        "# HELP m\n# HELP m a\n# HELP m b\n",
+        3,
+        "duplicate HELP line for \"m\"",
+    );
+}
+
+/// `promtool check metrics` (Go's `expfmt` text parser plus lint rules) as the oracle: exit 0
+/// or 3 (lint findings only) means it parsed, 1 means a parse error. Debian's `prometheus`
+/// package has promtool; scripts/test.sh installs it when run as root.
+fn promtool_accepts(text: &str) -> bool {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run promtool ({e}): it is the oracle for this test. Install it \
+                 (Debian: apt-get install --no-install-recommends prometheus) or run \
+                 scripts/test.sh as root, which installs it"
+            )
+        });
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    match out.status.code() {
+        Some(0 | 3) => true,
+        Some(1) => false,
+        other => panic!("promtool exited with {other:?}: {out:?}"),
+    }
+}
+
+#[test]
+fn help_lines_agree_with_promtool() {
+    let cases: &[(&str, bool)] = &[
+        ("# HELP m\n# HELP m text\nm 1\n", true),
+        ("# HELP m \t\n# HELP m text\nm 1\n", true),
+        ("# HELP m text\n# HELP m\nm 1\n", true),
+        ("# HELP m\n# HELP m\nm 1\n", true),
+        ("# HELP m\nm 1\n", true),
+        ("# HELP\nm 1\n", true),
+        ("# HELP m text\n# HELP m other\nm 1\n", false),
+        ("# HELP m\n# HELP m a\n# HELP m b\nm 1\n", false),
+        ("# HELP m a\\nb \\\\ c\n# TYPE m counter\nm 1\n", true),
+        ("# TYPE m gauge\n# TYPE m counter\nm 1\n", false),
+        ("# HELP m.x text\nm 1\n", false),
+        (API_METRICS, true),
+    ];
+    for (text, accepted) in cases {
+        assert_eq!(
+            promtool_accepts(text),
+            *accepted,
+            "promtool disagrees with the case table for {text:?}"
+        );
+        assert_eq!(
+            parse(text).is_ok(),
+            *accepted,
+            "we disagree with promtool for {text:?}: {:?}",
+            parse(text)
+        );
+    }
 }

@@ -84,7 +84,7 @@ async fn read_commands_return_natural_json() {
     );
     assert_eq!(
         run(&p, &["hgetall", &hash], false).await.expect("hgetall"),
-        json!(["f1", "v1", "f2", "v2"])
+        json!({"f1": "v1", "f2": "v2"})
     );
     assert_eq!(
         run(&p, &["TYPE", &list], false).await.expect("type"),
@@ -102,7 +102,7 @@ async fn read_commands_return_natural_json() {
     );
     assert_eq!(
         run(&p, &["GET", &bin], false).await.expect("bin"),
-        json!("base64:/wBB")
+        json!({"base64": "/wBB"})
     );
     assert_eq!(
         run(&p, &["XLEN", &stream], false).await.expect("xlen"),
@@ -126,7 +126,7 @@ async fn read_commands_return_natural_json() {
         run(&p, &["CONFIG", "GET", "maxmemory"], false)
             .await
             .expect("config get"),
-        json!(["maxmemory", "0"])
+        json!({"maxmemory": "0"})
     );
     assert_eq!(
         run(
@@ -178,7 +178,7 @@ async fn read_commands_return_natural_json() {
     let xinfo = run(&p, &["XINFO", "STREAM", &stream], false)
         .await
         .expect("xinfo");
-    assert_eq!(xinfo[0], json!("length"));
+    assert_eq!(xinfo["length"], json!(1));
 
     match run(&p, &["LLEN", &hash], false)
         .await
@@ -377,7 +377,7 @@ async fn wrong_password_is_auth_without_the_password() {
     let host = url.split('@').nth(1).expect("host");
     let p = pool_for(&format!("redis://{host}"), 1);
     match run(&p, &["GET", "x"], false).await.expect_err("noauth") {
-        ActionError::Auth(msg) => assert!(msg.starts_with("redis cache: NOAUTH"), "{msg}"),
+        ActionError::Auth(msg) => assert_eq!(msg, "redis cache: NOAUTH Authentication required."),
         other => panic!("{other:?}"),
     }
 }
@@ -500,4 +500,304 @@ async fn server_going_away() {
         run(&p, &["PING"], false).await.expect("retried"),
         json!("PONG")
     );
+}
+
+/// `redis-cli -3 --json` (RESP3, as the server means its replies) run against the test server:
+/// the oracle for our conversion. Fails with instructions when redis-cli is missing.
+fn redis_cli_json(url: &str, args: &[&str]) -> Value {
+    let parsed = redis::parse_redis_url(url).expect("test Redis URL");
+    let db = parsed.path().trim_start_matches('/');
+    let mut cmd = std::process::Command::new("redis-cli");
+    cmd.args(["-3", "--json", "-h"])
+        .arg(parsed.host_str().unwrap_or("127.0.0.1"))
+        .arg("-p")
+        .arg(parsed.port().unwrap_or(6379).to_string())
+        .arg("-n")
+        .arg(if db.is_empty() { "0" } else { db })
+        .args(args)
+        .env_remove("REDISCLI_AUTH");
+    if let Some(pw) = parsed.password() {
+        // In the environment, not argv: redis-cli takes it from there without a warning.
+        cmd.env("REDISCLI_AUTH", pw);
+    }
+    if !parsed.username().is_empty() {
+        cmd.arg("--user").arg(parsed.username());
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run redis-cli ({e}); install it (Debian: apt-get install redis-tools)")
+    });
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("redis-cli {args:?}: {e}: {text}"))
+}
+
+/// A `CLIENT INFO` reply has `key=value` among its blank-separated fields.
+fn has_field(client_info: &Value, field: &str) -> bool {
+    client_info
+        .as_str()
+        .is_some_and(|s| s.split_whitespace().any(|f| f == field))
+}
+
+#[tokio::test]
+async fn replies_match_redis_cli_resp3() {
+    let url = env("OPSCTL_TEST_REDIS_URL");
+    let p = pool_for(&url, 1);
+    let k = unique("opsctl:test:resp3");
+    let (hash, zset, stream, set) = (
+        format!("{k}:hash"),
+        format!("{k}:zset"),
+        format!("{k}:stream"),
+        format!("{k}:set"),
+    );
+    for args in [
+        &["HSET", &hash, "f1", "v1", "f2", "2"][..],
+        &["ZADD", &zset, "0.1", "a", "2.5", "b"],
+        &["XADD", &stream, "1-1", "field", "value"],
+        &["SADD", &set, "only"],
+    ] {
+        run(&p, args, true).await.expect("setup");
+    }
+    let checks: &[(&[&str], Value)] = &[
+        (&["HGETALL", &hash], json!({"f1": "v1", "f2": "2"})),
+        (&["CONFIG", "GET", "maxmemory"], json!({"maxmemory": "0"})),
+        (&["ZSCORE", &zset, "a"], json!(0.1)),
+        (&["ZSCORE", &zset, "nope"], Value::Null),
+        (&["ZMSCORE", &zset, "a", "b"], json!([0.1, 2.5])),
+        (
+            &["ZRANGE", &zset, "0", "-1", "WITHSCORES"],
+            json!([["a", 0.1], ["b", 2.5]]),
+        ),
+        (&["SMEMBERS", &set], json!(["only"])),
+        (&["SISMEMBER", &set, "only"], json!(1)),
+        (
+            &["EVAL_RO", "redis.setresp(3); return true", "0"],
+            json!(true),
+        ),
+        (
+            &["EVAL_RO", "redis.setresp(3); return false", "0"],
+            json!(false),
+        ),
+        (&["EVAL_RO", "return {double=0.1}", "0"], json!(0.1)),
+        (&["EVAL_RO", "return {map={a=1}}", "0"], json!({"a": 1})),
+    ];
+    for (args, want) in checks {
+        let got = run(&p, args, false).await.expect("command");
+        assert_eq!(&got, want, "{args:?}");
+        // redis-cli prints doubles with 17 digits (0.10000000000000001): equal as numbers.
+        assert_eq!(got, redis_cli_json(&url, args), "{args:?} vs redis-cli");
+    }
+    // Shortest form: 0.1, not 0.10000000000000001.
+    let score = run(&p, &["ZSCORE", &zset, "a"], false)
+        .await
+        .expect("zscore");
+    assert_eq!(score.to_string(), "0.1");
+
+    let xinfo = run(&p, &["XINFO", "STREAM", &stream], false)
+        .await
+        .expect("xinfo");
+    assert_eq!(xinfo["length"], json!(1));
+    assert_eq!(xinfo["last-entry"], json!(["1-1", ["field", "value"]]));
+    assert_eq!(
+        xinfo,
+        redis_cli_json(&url, &["XINFO", "STREAM", &stream]),
+        "XINFO STREAM vs redis-cli"
+    );
+
+    // Beyond what redis-cli 7.0 can print: a big number, a verbatim string, a set.
+    assert_eq!(
+        run(
+            &p,
+            &[
+                "EVAL_RO",
+                "return {big_number='123456789012345678901234567890'}",
+                "0"
+            ],
+            false
+        )
+        .await
+        .expect("big number"),
+        json!("123456789012345678901234567890")
+    );
+    assert_eq!(
+        run(
+            &p,
+            &[
+                "EVAL_RO",
+                "return {verbatim_string={format='txt', string='hi'}}",
+                "0"
+            ],
+            false
+        )
+        .await
+        .expect("verbatim"),
+        json!("hi")
+    );
+    assert_eq!(
+        run(&p, &["ZINCRBY", &zset, "inf", "b"], true)
+            .await
+            .expect("zincrby"),
+        json!("Infinity")
+    );
+    let info = run(&p, &["CLIENT", "INFO"], false)
+        .await
+        .expect("client info");
+    assert!(has_field(&info, "resp=3"), "{info}");
+    run(&p, &["DEL", &hash, &zset, &stream, &set], true)
+        .await
+        .expect("cleanup");
+}
+
+#[tokio::test]
+async fn binary_and_text_stay_distinct() {
+    let p = pool();
+    let k = unique("opsctl:test:bin");
+    let (bin, text) = (format!("{k}:bin"), format!("{k}:text"));
+    let mut raw = raw_conn().await;
+    redis::cmd("SET")
+        .arg(&bin)
+        .arg(&[0x61u8, 0x00, 0xff, 0xfe, 0x62][..])
+        .exec_async(&mut raw)
+        .await
+        .expect("binary set");
+    run(&p, &["SET", &text, "base64:YQD//mI="], true)
+        .await
+        .expect("text set");
+    let got_bin = run(&p, &["GET", &bin], false).await.expect("get bin");
+    let got_text = run(&p, &["GET", &text], false).await.expect("get text");
+    assert_eq!(got_bin, json!({"base64": "YQD//mI="}));
+    assert_eq!(got_text, json!("base64:YQD//mI="));
+    assert_ne!(got_bin, got_text);
+    // Valid UTF-8 with a NUL byte is text.
+    redis::cmd("SET")
+        .arg(&bin)
+        .arg(&b"a\x00b"[..])
+        .exec_async(&mut raw)
+        .await
+        .expect("nul set");
+    assert_eq!(
+        run(&p, &["GET", &bin], false).await.expect("get nul"),
+        json!("a\u{0}b")
+    );
+    run(&p, &["DEL", &bin, &text], true).await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn resp2_when_the_url_asks() {
+    let url = with_param(&env("OPSCTL_TEST_REDIS_URL"), "protocol=resp2");
+    let p = pool_for(&url, 1);
+    let k = unique("opsctl:test:resp2");
+    let (hash, zset) = (format!("{k}:hash"), format!("{k}:zset"));
+    run(&p, &["HSET", &hash, "a", "1"], true)
+        .await
+        .expect("hset");
+    run(&p, &["ZADD", &zset, "0.5", "m"], true)
+        .await
+        .expect("zadd");
+    assert_eq!(
+        run(&p, &["HGETALL", &hash], false).await.expect("hgetall"),
+        json!(["a", "1"])
+    );
+    assert_eq!(
+        run(&p, &["ZSCORE", &zset, "m"], false)
+            .await
+            .expect("zscore"),
+        json!("0.5")
+    );
+    let info = run(&p, &["CLIENT", "INFO"], false)
+        .await
+        .expect("client info");
+    assert!(has_field(&info, "resp=2"), "{info}");
+    run(&p, &["DEL", &hash, &zset], true)
+        .await
+        .expect("cleanup");
+}
+
+/// A real redis-server of our own, with HELLO renamed away: what a Redis 5 server answers to
+/// HELLO (`ERR unknown command`). Killed on drop.
+struct OldStyleServer {
+    child: std::process::Child,
+    port: u16,
+    password: &'static str,
+}
+
+impl OldStyleServer {
+    fn start() -> OldStyleServer {
+        let port = closed_port();
+        let password = "old-style-pw-41";
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .args(["--save", "", "--appendonly", "no", "--requirepass", password])
+            .args(["--rename-command", "HELLO", ""])
+            .args(["--daemonize", "no", "--logfile", ""])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install it (Debian: apt-get install redis-server)")
+            });
+        let server = OldStyleServer {
+            child,
+            port,
+            password,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self, password: &str) -> String {
+        format!("redis://:{password}@127.0.0.1:{}/1", self.port)
+    }
+}
+
+impl Drop for OldStyleServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn falls_back_to_resp2_without_hello() {
+    let server = OldStyleServer::start();
+    let p = pool_for(&server.url(server.password), 1);
+    run(&p, &["HSET", "h", "a", "1"], true).await.expect("hset");
+    assert_eq!(
+        run(&p, &["HGETALL", "h"], false).await.expect("hgetall"),
+        json!(["a", "1"])
+    );
+    let info = run(&p, &["CLIENT", "INFO"], false)
+        .await
+        .expect("client info");
+    for field in ["resp=2", "db=1", "name=opsctl"] {
+        assert!(has_field(&info, field), "{field}: {info}");
+    }
+
+    // Wrong password: the server's words, not the password (which an old server's
+    // "unknown command" error echoes).
+    let secret = "wrong-old-style-secret";
+    let p = pool_for(&server.url(secret), 1);
+    match run(&p, &["PING"], false).await.expect_err("auth") {
+        ActionError::Auth(msg) => {
+            assert!(msg.starts_with("redis cache: WRONGPASS"), "{msg}");
+            assert!(!msg.contains(secret), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // RESP3 demanded: refused, with the reason.
+    let url = with_param(&server.url(server.password), "protocol=resp3");
+    let p = pool_for(&url, 1);
+    match run(&p, &["PING"], false).await.expect_err("no resp3") {
+        ActionError::Unsupported(msg) => {
+            assert!(
+                msg.starts_with("redis cache: the server does not speak RESP3"),
+                "{msg}"
+            );
+            assert!(!msg.contains(server.password), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -9,10 +9,14 @@
 //! only after a complete reply; a call dropped mid-command (step timeout, Ctrl-C) closes its
 //! connection, which also ends a blocking command (`BLPOP`) on the server.
 //!
-//! Each new connection authenticates itself (`AUTH [user] pass`, or `HELLO 3 AUTH user pass`
-//! for `?protocol=resp3`), selects the URL's database and names itself `opsctl`
-//! (`CLIENT SETNAME`, in one pipelined round trip). Doing the `AUTH` here rather than in the
-//! crate keeps the server's own words on failure (`WRONGPASS ...`, `NOAUTH ...`).
+//! Each new connection introduces itself in one pipelined round trip: `HELLO 3` (with
+//! `AUTH user pass` folded in when the URL has a password, `default` as the user when it names
+//! none), `SELECT` of the URL's database, and `CLIENT SETNAME opsctl`. Doing the authentication
+//! here rather than in the crate keeps the server's own words on failure (`WRONGPASS ...`,
+//! `NOAUTH ...`). A server that does not know `HELLO` (Redis < 6) or refuses protocol 3
+//! (`NOPROTO`) gets a second round trip in RESP2 (`AUTH [user] pass`, `SELECT`, `SETNAME`).
+//! `?protocol=resp2` in the URL skips `HELLO` (RESP2 only); `?protocol=resp3` makes a server
+//! without RESP3 an error instead of a fallback.
 //!
 //! # Read-only enforcement
 //! Without `mutating`, the command is checked BEFORE it is sent, with the server's own command
@@ -41,13 +45,23 @@
 //! connection; a command sent with `mutating: true` never is (it may have reached the server).
 //!
 //! # Replies → JSON
-//! Bulk and simple strings → string (a bulk string that is not UTF-8 → `"base64:<standard
-//! base64>"`); `OK` → `"OK"`; integers → integer; nil → null; arrays and sets → arrays; RESP3 maps
-//! → objects (non-string keys as their compact JSON text); doubles → numbers (`"NaN"`,
-//! `"Infinity"`, `"-Infinity"`); booleans → bool; verbatim strings → their text; big numbers → a
-//! string of digits; an error nested inside a reply → `{"error": "CODE message"}`. RESP2 replies
-//! to `HGETALL`/`CONFIG GET` are flat `[field, value, ...]` arrays (use `?protocol=resp3` for
-//! objects). `INFO` stays one string.
+//! Replies are read as the server sends them, which is RESP3 on Redis 6 and later:
+//! - bulk, simple and verbatim strings → string; `OK` → `"OK"`;
+//! - a bulk string that is not valid UTF-8 → `{"base64": "<standard base64>"}` (an object, so
+//!   binary data never looks like text: the text `"base64:YQD//mI="` stays that string);
+//! - integers → integer; nil → null; booleans → bool (Redis 7 sends few: Lua scripts that call
+//!   `redis.setresp(3)` and return a Lua boolean);
+//! - arrays and sets → arrays; maps → objects (`HGETALL`, `CONFIG GET`, `XINFO STREAM`, ...;
+//!   a non-string key becomes its compact JSON text);
+//! - doubles (`ZSCORE`, `ZINCRBY`, `ZRANGE ... WITHSCORES`; `INCRBYFLOAT` answers with a
+//!   string) → numbers in their shortest form (`0.1`, not `0.10000000000000001`); NaN and infinities → the strings
+//!   `"NaN"`, `"Infinity"`, `"-Infinity"`;
+//! - big numbers → a string of digits; an error nested inside a reply → `{"error": "CODE
+//!   message"}`; attributes are dropped (their data is kept).
+//!
+//! On a RESP2 connection (old server, `?protocol=resp2`) the server itself flattens: maps are
+//! `[field, value, ...]` arrays, doubles are strings, booleans are `1`/null. `INFO` stays one
+//! string either way.
 //!
 //! # Errors
 //! All messages name the target and pass through the run's [`Redactor`]: an error reply is
@@ -70,7 +84,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 use serde_json::Value;
 use tokio::sync::SemaphorePermit;
 
@@ -78,7 +92,7 @@ use crate::actions::ActionError;
 use crate::redact::Redactor;
 use crate::targets::pool::Slots;
 
-use connect::{Handshake, root_bundle};
+use connect::{Handshake, Protocol, root_bundle};
 use errors::{is_connection_lost, redis_error_text};
 pub use flags::READ_ONLY_UNFLAGGED;
 use flags::{CONNECTION_STATE, InfoCell, display_name};
@@ -128,7 +142,7 @@ impl RedisPool {
             username: settings.username().map(str::to_string),
             password: settings.password().map(str::to_string),
             db: settings.db(),
-            resp3: settings.protocol() == ProtocolVersion::RESP3,
+            protocol: Protocol::from_url(url),
         };
         let address = info.addr().to_string();
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });

@@ -1,4 +1,7 @@
 //! Replies → JSON: the `redis` crate's `Value` (RESP2 and RESP3) converted to natural JSON.
+//!
+//! Binary data gets a shape of its own, `{"base64": "<standard base64>"}`, so it can never be
+//! mistaken for text: a string that happens to read `base64:...` stays that string.
 
 use crate::targets::messages::float_json;
 use base64::Engine as _;
@@ -14,10 +17,7 @@ pub(super) fn to_json(v: redis::Value) -> Value {
         R::Int(i) => Value::from(i),
         R::BulkString(bytes) => match String::from_utf8(bytes) {
             Ok(s) => Value::String(s),
-            Err(e) => Value::String(format!(
-                "base64:{}",
-                base64::engine::general_purpose::STANDARD.encode(e.as_bytes())
-            )),
+            Err(e) => binary_json(e.as_bytes()),
         },
         R::Array(items) | R::Set(items) => Value::Array(items.into_iter().map(to_json).collect()),
         R::SimpleString(s) => Value::String(s),
@@ -48,6 +48,16 @@ pub(super) fn to_json(v: redis::Value) -> Value {
     }
 }
 
+/// Bytes that are not UTF-8 text: `{"base64": "..."}`.
+pub(super) fn binary_json(bytes: &[u8]) -> Value {
+    let mut obj = Map::with_capacity(1);
+    obj.insert(
+        "base64".into(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    );
+    Value::Object(obj)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,10 +80,37 @@ mod tests {
                 (s("k"), R::Boolean(true)),
             ]),
             R::Double(f64::INFINITY),
+            R::Double(0.1),
+            R::BulkString(b"base64:/wA=".to_vec()),
+            R::Set(vec![s("m")]),
+            R::VerbatimString {
+                format: redis::VerbatimFormat::Text,
+                text: "v".into(),
+            },
+            R::BigNumber("123456789012345678901234567890".parse().expect("bigint")),
         ]);
         assert_eq!(
             to_json(v),
-            serde_json::json!(["hi", "base64:/wA=", -3, null, "OK", {"1": 1.5, "k": true}, "Infinity"])
+            serde_json::json!([
+                "hi",
+                {"base64": "/wA="},
+                -3,
+                null,
+                "OK",
+                {"1": 1.5, "k": true},
+                "Infinity",
+                0.1,
+                "base64:/wA=",
+                ["m"],
+                "v",
+                "123456789012345678901234567890"
+            ])
+        );
+        assert_eq!(
+            serde_json::to_string(&to_json(R::Double(0.1)))
+                .ok()
+                .as_deref(),
+            Some("0.1")
         );
     }
 }
