@@ -76,6 +76,14 @@ pub enum CliCommand {
         #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
         format: GraphFormatArg,
     },
+    /// Describe the actions a step can take (arguments, outputs, what mutates)
+    Actions {
+        /// One action, e.g. `http` or `k8s.scale` (default: all)
+        name: Option<String>,
+        /// The whole reference as markdown (docs/actions.md)
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the JSON Schema of the runbook format (for editors)
     Schema,
     /// Print shell completions
@@ -228,6 +236,7 @@ impl Cli {
                     GraphFormatArg::Dot => GraphFormat::Dot,
                 },
             },
+            CliCommand::Actions { name, markdown } => Command::Actions { name, markdown },
             CliCommand::Schema => Command::Schema,
             CliCommand::Completions { shell } => Command::Completions(match shell {
                 ShellArg::Bash => Shell::Bash,

@@ -39,6 +39,10 @@ pub enum Command {
         name: String,
         format: GraphFormat,
     },
+    Actions {
+        name: Option<String>,
+        markdown: bool,
+    },
     Schema,
     Completions(Shell),
     Man,

@@ -87,8 +87,8 @@ impl Rule {
             Rule::YamlLimits => (
                 "Y002",
                 "yaml-limits",
-                "The file is too large, nested too deeply, or expands aliases beyond the budget.",
-                "A runbook is small; a huge or alias-bomb file is a mistake or an attack and must not hang CI.",
+                "The file is too large, nested too deeply, expands aliases beyond the budget, holds more than one YAML document, or uses `!!binary` values.",
+                "A runbook is one small YAML document; a huge or alias-bomb file is a mistake or an attack and must not hang CI, and a second document would be silently ignored.",
             ),
             Rule::DuplicateKey => (
                 "Y003",

@@ -95,3 +95,20 @@ fn lint_rule_docs_are_up_to_date() {
         .code(0)
         .stdout_has("| `X004` | `race` |");
 }
+
+#[test]
+fn actions_reference_is_generated_from_the_actions() {
+    let committed =
+        std::fs::read_to_string(repo().join("docs/actions.md")).expect("docs/actions.md");
+    let out = Cmd::new(&repo()).args(["actions", "--markdown"]).run();
+    out.code(0);
+    assert_eq!(
+        out.stdout, committed,
+        "docs/actions.md is stale: run `cargo run -- actions --markdown > docs/actions.md`"
+    );
+    Cmd::new(&repo())
+        .args(["actions", "k8s.scal"])
+        .run()
+        .code(2)
+        .stderr_has("k8s.scale");
+}

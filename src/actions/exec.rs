@@ -5,12 +5,11 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_bool, latency_ms, parse_args};
+use super::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec, StrList, StrMap};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -21,41 +20,26 @@ const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// How long output is still read once the command's process group has ended.
 const READ_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
+crate::action_args! {
+    /// Arguments of `exec`.
+    pub struct ExecArgs {
+        /// Program and arguments, run without a shell.
+        command: Option<StrList>,
+        /// A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.
+        shell: Option<Script>,
+        /// Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these.
+        env: StrMap,
+        /// Working directory.
+        dir: Option<String>,
+        /// Declares the command changes nothing, so it needs no confirmation (false).
+        readonly: bool,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "exec",
     summary: "Run a local command.",
-    args: &[
-        ArgSpec {
-            name: "command",
-            ty: ArgType::StrList,
-            required: false,
-            doc: "Program and arguments, run without a shell.",
-        },
-        ArgSpec {
-            name: "shell",
-            ty: ArgType::ShellScript,
-            required: false,
-            doc: "A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.",
-        },
-        ArgSpec {
-            name: "env",
-            ty: ArgType::StrMap,
-            required: false,
-            doc: "Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these.",
-        },
-        ArgSpec {
-            name: "dir",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Working directory.",
-        },
-        ArgSpec {
-            name: "readonly",
-            ty: ArgType::Bool,
-            required: false,
-            doc: "Declares the command changes nothing, so it needs no confirmation (false).",
-        },
-    ],
+    args: <ExecArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "exit_code",
@@ -86,29 +70,20 @@ static SPEC: ActionSpec = ActionSpec {
 /// of the shell that started opsctl) stays out.
 pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    command: Option<Vec<Value>>,
-    shell: Option<Script>,
-    #[serde(default)]
-    env: Map<String, Value>,
-    dir: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    readonly: bool,
-}
-
 /// A `shell:` argument: a plain script, or one with inserted values (rendered by
 /// [`crate::expr::Template::render_shell`]).
-#[derive(Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(untagged)]
-enum Script {
+pub enum Script {
     Plain(String),
     WithValues {
         script: String,
         values: Map<String, Value>,
     },
+}
+
+impl super::spec::ArgKind for Script {
+    const TY: super::spec::ArgType = super::spec::ArgType::ShellScript;
 }
 
 impl Script {
@@ -120,7 +95,9 @@ impl Script {
     }
 }
 
-impl Action for Exec {
+impl ActionImpl for Exec {
+    type Args = ExecArgs;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -139,33 +116,24 @@ impl Action for Exec {
         }
     }
 
-    fn mutates(&self, args: &Value) -> bool {
-        !arg_bool(args, "readonly", false)
+    fn mutates(&self, a: &ExecArgs) -> bool {
+        !a.readonly
     }
 
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        if let Some(script) = args.get("shell") {
-            let shown = match script {
-                Value::Object(o) => {
-                    let text = o.get("script").and_then(Value::as_str).unwrap_or("");
-                    match o.get("values").and_then(Value::as_object) {
-                        Some(values) => crate::expr::shell::display(text, values),
-                        None => text.to_string(),
-                    }
-                }
-                other => crate::expr::text_of(other),
+    fn describe(&self, a: &ExecArgs, _env: &EnvConfig) -> String {
+        if let Some(script) = &a.shell {
+            let shown = match script.parts() {
+                (text, Some(values)) => crate::expr::shell::display(text, values),
+                (text, None) => text.to_string(),
             };
             return format!("sh -c {}", crate::expr::shell::quote(&shown));
         }
-        let argv: Vec<String> = args
-            .get("command")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|v| crate::expr::shell::quote(&crate::expr::text_of(v)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let argv: Vec<String> = a
+            .command
+            .iter()
+            .flat_map(|c| &c.0)
+            .map(|v| crate::expr::shell::quote(v))
+            .collect();
         format!("run {}", argv.join(" "))
     }
 
@@ -180,13 +148,12 @@ impl Action for Exec {
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: ExecArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let a: Args = parse_args("exec", args)?;
             let mut values = None;
             let argv: Vec<String> = match (&a.command, &a.shell) {
-                (Some(cmd), _) => cmd.iter().map(crate::expr::text_of).collect(),
+                (Some(cmd), _) => cmd.0.clone(),
                 (None, Some(script)) => {
                     let (text, v) = script.parts();
                     values = v;
@@ -214,7 +181,10 @@ impl Action for Exec {
                     cmd.env(name, v);
                 }
             }
-            for (k, v) in a.env.iter().chain(values.into_iter().flatten()) {
+            for (k, v) in &a.env.0 {
+                cmd.env(k, v);
+            }
+            for (k, v) in values.into_iter().flatten() {
                 cmd.env(k, crate::expr::text_of(v));
             }
             crate::exec::children::die_with_parent(&mut cmd);

@@ -4,28 +4,75 @@
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str, latency_ms, parse_args};
+use super::spec::{ActionSpec, ArgType, ArgsSchema, Exclusive, OutputSpec, StrMap};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Http;
 
-const METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"];
-const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
 /// Bodies beyond this are cut (the step still sees the first part).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// `insecure`, shared by the HTTP-family actions.
-pub const INSECURE_ARG: ArgSpec = ArgSpec {
-    name: "insecure",
-    ty: ArgType::Bool,
-    required: false,
-    doc: "Skip TLS certificate verification (false).",
-};
+crate::arg_enum! {
+    /// The HTTP method of an `http` step.
+    pub enum Method {
+        #[default]
+        Get = "GET",
+        Head = "HEAD",
+        Options = "OPTIONS",
+        Post = "POST",
+        Put = "PUT",
+        Patch = "PATCH",
+        Delete = "DELETE",
+    }
+}
+
+impl Method {
+    /// GET, HEAD and OPTIONS change nothing.
+    pub fn is_safe(self) -> bool {
+        matches!(self, Method::Get | Method::Head | Method::Options)
+    }
+}
+
+/// `auth: {bearer_env: VAR}`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub bearer_env: String,
+}
+
+impl super::spec::ArgKind for Auth {
+    const TY: ArgType = ArgType::Keys(&["bearer_env"]);
+}
+
+crate::action_args! {
+    /// Arguments of `http`.
+    pub struct HttpArgs {
+        /// Full URL (or use `target` + `path`).
+        url: Option<String>,
+        /// An http target of the config (base URL, auth).
+        target: Option<String>,
+        /// Path appended to the target's base URL (default `/`).
+        path: Option<String>,
+        /// HTTP method (GET).
+        method: Method,
+        /// Request headers.
+        headers: StrMap,
+        /// Query-string parameters.
+        query: StrMap,
+        /// `{bearer_env: VAR}`: send `Authorization: Bearer $VAR`.
+        auth: Option<Auth>,
+        /// JSON request body.
+        json: Option<Value>,
+        /// Raw request body.
+        body: Option<String>,
+        /// Skip TLS certificate verification (false).
+        insecure: bool,
+    }
+}
 
 /// HTTP-family steps address a full `url` or a configured `target`...
 pub const URL_OR_TARGET: Exclusive = Exclusive {
@@ -41,63 +88,7 @@ pub const PATH_NEEDS_TARGET: Exclusive = Exclusive {
 static SPEC: ActionSpec = ActionSpec {
     name: "http",
     summary: "Send an HTTP request and inspect the answer.",
-    args: &[
-        ArgSpec {
-            name: "url",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Full URL (or use `target` + `path`).",
-        },
-        ArgSpec {
-            name: "target",
-            ty: ArgType::Str,
-            required: false,
-            doc: "An http target of the config (base URL, auth).",
-        },
-        ArgSpec {
-            name: "path",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Path appended to the target's base URL (default `/`).",
-        },
-        ArgSpec {
-            name: "method",
-            ty: ArgType::Enum(METHODS),
-            required: false,
-            doc: "HTTP method (GET).",
-        },
-        ArgSpec {
-            name: "headers",
-            ty: ArgType::StrMap,
-            required: false,
-            doc: "Request headers.",
-        },
-        ArgSpec {
-            name: "query",
-            ty: ArgType::StrMap,
-            required: false,
-            doc: "Query-string parameters.",
-        },
-        ArgSpec {
-            name: "auth",
-            ty: ArgType::Keys(&["bearer_env"]),
-            required: false,
-            doc: "`{bearer_env: VAR}`: send `Authorization: Bearer $VAR`.",
-        },
-        ArgSpec {
-            name: "json",
-            ty: ArgType::Any,
-            required: false,
-            doc: "JSON request body.",
-        },
-        ArgSpec {
-            name: "body",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Raw request body.",
-        },
-        INSECURE_ARG,
-    ],
+    args: <HttpArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "status",
@@ -132,43 +123,19 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "status < 400",
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    url: Option<String>,
-    target: Option<String>,
-    path: Option<String>,
-    method: Option<String>,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    #[serde(default)]
-    query: Map<String, Value>,
-    auth: Option<Auth>,
-    json: Option<Value>,
-    body: Option<Value>,
-    #[serde(default)]
-    insecure: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Auth {
-    pub bearer_env: String,
-}
-
-fn method_of(args: &Value) -> String {
-    arg_str(args, "method")
-        .unwrap_or("GET")
-        .to_ascii_uppercase()
-}
-
-/// The URL a request goes to: `url`, or the target's base URL joined with `path`.
-pub fn url_of(args: &Value, env: &EnvConfig, default_path: &str) -> String {
-    if let Some(url) = arg_str(args, "url") {
+/// The URL a request goes to, for descriptions: `url`, or the target's base URL joined
+/// with `path` (the base as configured: `$VAR` when it comes from the environment).
+pub fn url_of(
+    url: Option<&str>,
+    target: Option<&str>,
+    path: Option<&str>,
+    env: &EnvConfig,
+    default_path: &str,
+) -> String {
+    if let Some(url) = url {
         return url.to_string();
     }
-    let path = arg_str(args, "path").unwrap_or(default_path);
-    let target = arg_str(args, "target").unwrap_or("?");
+    let target = target.unwrap_or("?");
     let base = match env.http.get(target) {
         Some(t) => match &t.base_url {
             crate::config::Address::Literal(u) => u.clone(),
@@ -176,7 +143,7 @@ pub fn url_of(args: &Value, env: &EnvConfig, default_path: &str) -> String {
         },
         None => format!("<{target}>"),
     };
-    join_url(&base, path)
+    join_url(&base, path.unwrap_or(default_path))
 }
 
 /// Where an HTTP-family step sends its request: the shared client to use, the full URL,
@@ -245,7 +212,9 @@ pub fn join_url(base: &str, path: &str) -> String {
     )
 }
 
-impl Action for Http {
+impl ActionImpl for Http {
+    type Args = HttpArgs;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -254,15 +223,22 @@ impl Action for Http {
         Some(crate::config::TargetKind::Http)
     }
 
-    fn mutates(&self, args: &Value) -> bool {
-        !SAFE_METHODS.contains(&method_of(args).as_str())
+    fn mutates(&self, a: &HttpArgs) -> bool {
+        !a.method.is_safe()
     }
 
-    fn describe(&self, args: &Value, env: &EnvConfig) -> String {
-        let mut s = format!("{} {}", method_of(args), url_of(args, env, "/"));
-        if args.get("json").is_some() {
+    fn describe(&self, a: &HttpArgs, env: &EnvConfig) -> String {
+        let url = url_of(
+            a.url.as_deref(),
+            a.target.as_deref(),
+            a.path.as_deref(),
+            env,
+            "/",
+        );
+        let mut s = format!("{} {url}", a.method.as_str());
+        if a.json.is_some() {
             s.push_str(" with a JSON body");
-        } else if args.get("body").is_some() {
+        } else if a.body.is_some() {
             s.push_str(" with a body");
         }
         s
@@ -276,11 +252,10 @@ impl Action for Http {
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: HttpArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let a: Args = parse_args("http", args)?;
-            let method_name = a.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+            let method_name = a.method.as_str();
             let method = reqwest::Method::from_bytes(method_name.as_bytes()).map_err(|_| {
                 ActionError::InvalidArgs(format!("http: invalid method `{method_name}`"))
             })?;
@@ -294,24 +269,21 @@ impl Action for Http {
                 a.insecure,
             )?;
             let mut url = endpoint.url.clone();
-            if !a.query.is_empty() {
+            if !a.query.0.is_empty() {
                 let mut parsed = reqwest::Url::parse(&url).map_err(|e| {
                     ActionError::InvalidArgs(format!("http: `{url}` is not a valid URL: {e}"))
                 })?;
-                for (k, v) in &a.query {
-                    parsed
-                        .query_pairs_mut()
-                        .append_pair(k, &crate::expr::text_of(v));
+                for (k, v) in &a.query.0 {
+                    parsed.query_pairs_mut().append_pair(k, v);
                 }
                 url = parsed.to_string();
             }
-            let mut req = endpoint.request(method.clone(), &url);
-            for (k, v) in &a.headers {
-                let v = crate::expr::text_of(v);
+            let mut req = endpoint.request(method, &url);
+            for (k, v) in &a.headers.0 {
                 if crate::redact::is_credential_header(k) {
-                    cx.redactor().add(&v);
+                    cx.redactor().add(v);
                 }
-                req = req.header(k.as_str(), v);
+                req = req.header(k.as_str(), v.as_str());
             }
             if let Some(auth) = &a.auth {
                 let token = cx.secret_env(&auth.bearer_env)?;
@@ -320,7 +292,7 @@ impl Action for Http {
             if let Some(j) = &a.json {
                 req = req.json(j);
             } else if let Some(b) = &a.body {
-                req = req.body(crate::expr::text_of(b));
+                req = req.body(b.clone());
             }
             let started = Instant::now();
             let resp = req.send().await.map_err(|e| {

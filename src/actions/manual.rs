@@ -3,22 +3,25 @@
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str};
+use super::spec::{ActionSpec, ArgsSchema, OutputSpec};
+use super::{ActionError, ActionImpl, Outputs};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Manual;
 
+crate::action_args! {
+    /// Arguments of `manual`.
+    pub struct ManualArgs {
+        /// What the person must do (markdown).
+        instructions: String = required,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "manual",
     summary: "Ask a person to do something and confirm it is done.",
-    args: &[ArgSpec {
-        name: "instructions",
-        ty: ArgType::Str,
-        required: true,
-        doc: "What the person must do (markdown).",
-    }],
+    args: <ManualArgs as ArgsSchema>::ARGS,
     outputs: &[OutputSpec {
         name: "confirmed",
         doc: "Whether the person confirmed.",
@@ -28,22 +31,20 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "confirmed",
 };
 
-impl Action for Manual {
+impl ActionImpl for Manual {
+    type Args = ManualArgs;
+    const MAY_MUTATE: bool = false;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
-    }
-
-    fn mutates(&self, _args: &Value) -> bool {
-        false
     }
 
     fn asks_person(&self) -> bool {
         true
     }
 
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        let text = arg_str(args, "instructions").unwrap_or("");
-        let first = text.lines().next().unwrap_or("");
+    fn describe(&self, a: &ManualArgs, _env: &EnvConfig) -> String {
+        let first = a.instructions.lines().next().unwrap_or("");
         format!("ask a person: {first}")
     }
 
@@ -54,7 +55,7 @@ impl Action for Manual {
     fn execute<'a>(
         &'a self,
         _cx: &'a StepContext,
-        _args: Value,
+        _args: ManualArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         // The executor asks the person before this runs (see exec::confirm); reaching
         // here means they confirmed.

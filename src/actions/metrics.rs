@@ -3,64 +3,56 @@
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{Endpoint, INSECURE_ARG, PATH_NEEDS_TARGET, URL_OR_TARGET, url_of};
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str, latency_ms, parse_args};
+use super::http::{Endpoint, PATH_NEEDS_TARGET, URL_OR_TARGET, url_of};
+use super::spec::{ActionSpec, ArgsSchema, OutputSpec, StrMap};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 use crate::prometheus::{self, Aggregate};
 
 pub struct Metrics;
 
-const AGGREGATES: &[&str] = &["sum", "max", "min", "avg", "count"];
 /// Scrapes beyond this size are refused rather than parsed.
 const MAX_SCRAPE_BYTES: usize = 16 * 1024 * 1024;
+
+crate::arg_enum! {
+    /// How matching series combine into `value`.
+    pub enum AggregateArg {
+        #[default]
+        Sum = "sum",
+        Max = "max",
+        Min = "min",
+        Avg = "avg",
+        Count = "count",
+    }
+}
+
+crate::action_args! {
+    /// Arguments of `metrics`.
+    pub struct MetricsArgs {
+        /// Full URL of the metrics endpoint.
+        url: Option<String>,
+        /// An http target of the config.
+        target: Option<String>,
+        /// Path under the target (`/metrics`).
+        path: Option<String>,
+        /// Sample name, e.g. `http_requests_total` or `x_bucket`.
+        metric: String = required,
+        /// Exact label matches.
+        labels: StrMap,
+        /// How series combine into `value` (sum).
+        aggregate: AggregateArg,
+        /// Skip TLS certificate verification (false).
+        insecure: bool,
+    }
+}
 
 static SPEC: ActionSpec = ActionSpec {
     name: "metrics",
     summary: "Scrape a Prometheus endpoint and read one metric.",
-    args: &[
-        ArgSpec {
-            name: "url",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Full URL of the metrics endpoint.",
-        },
-        ArgSpec {
-            name: "target",
-            ty: ArgType::Str,
-            required: false,
-            doc: "An http target of the config.",
-        },
-        ArgSpec {
-            name: "path",
-            ty: ArgType::Str,
-            required: false,
-            doc: "Path under the target (`/metrics`).",
-        },
-        ArgSpec {
-            name: "metric",
-            ty: ArgType::Str,
-            required: true,
-            doc: "Sample name, e.g. `http_requests_total` or `x_bucket`.",
-        },
-        ArgSpec {
-            name: "labels",
-            ty: ArgType::StrMap,
-            required: false,
-            doc: "Exact label matches.",
-        },
-        ArgSpec {
-            name: "aggregate",
-            ty: ArgType::Enum(AGGREGATES),
-            required: false,
-            doc: "How series combine into `value` (sum).",
-        },
-        INSECURE_ARG,
-    ],
+    args: <MetricsArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "value",
@@ -80,21 +72,10 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "the metric has at least one matching series",
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    url: Option<String>,
-    target: Option<String>,
-    path: Option<String>,
-    metric: String,
-    #[serde(default)]
-    labels: Map<String, Value>,
-    aggregate: Option<String>,
-    #[serde(default)]
-    insecure: bool,
-}
+impl ActionImpl for Metrics {
+    type Args = MetricsArgs;
+    const MAY_MUTATE: bool = false;
 
-impl Action for Metrics {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -103,26 +84,31 @@ impl Action for Metrics {
         Some(crate::config::TargetKind::Http)
     }
 
-    fn mutates(&self, _args: &Value) -> bool {
-        false
-    }
-
-    fn describe(&self, args: &Value, env: &EnvConfig) -> String {
-        let metric = arg_str(args, "metric").unwrap_or("?");
-        let labels = match args.get("labels").and_then(Value::as_object) {
-            Some(m) if !m.is_empty() => format!(
+    fn describe(&self, a: &MetricsArgs, env: &EnvConfig) -> String {
+        let labels = if a.labels.0.is_empty() {
+            String::new()
+        } else {
+            format!(
                 "{{{}}}",
-                m.iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", crate::expr::text_of(v)))
+                a.labels
+                    .0
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{v}\""))
                     .collect::<Vec<_>>()
                     .join(",")
-            ),
-            _ => String::new(),
+            )
         };
-        let agg = arg_str(args, "aggregate").unwrap_or("sum");
         format!(
-            "{agg}({metric}{labels}) from {}",
-            url_of(args, env, "/metrics")
+            "{}({}{labels}) from {}",
+            a.aggregate.as_str(),
+            a.metric,
+            url_of(
+                a.url.as_deref(),
+                a.target.as_deref(),
+                a.path.as_deref(),
+                env,
+                "/metrics"
+            )
         )
     }
 
@@ -137,13 +123,16 @@ impl Action for Metrics {
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: MetricsArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let a: Args = parse_args("metrics", args)?;
-            let how: Aggregate = a.aggregate.as_deref().unwrap_or("sum").parse().map_err(
-                |e: prometheus::UnknownAggregate| ActionError::InvalidArgs(e.to_string()),
-            )?;
+            let how: Aggregate =
+                a.aggregate
+                    .as_str()
+                    .parse()
+                    .map_err(|e: prometheus::UnknownAggregate| {
+                        ActionError::InvalidArgs(e.to_string())
+                    })?;
             let endpoint = Endpoint::resolve(
                 cx,
                 "metrics",
@@ -184,12 +173,7 @@ impl Action for Metrics {
             let expo = prometheus::parse(&text).map_err(|e| {
                 ActionError::Failed(format!("GET {url}: not Prometheus text format: {e}"))
             })?;
-            let matchers: Vec<(String, String)> = a
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::expr::text_of(v)))
-                .collect();
-            let selected = expo.select(&a.metric, &matchers);
+            let selected = expo.select(&a.metric, &a.labels.0);
             let value = prometheus::aggregate(&selected, how);
             let series: Vec<Value> = selected
                 .iter()

@@ -2,6 +2,7 @@
 //! what it would do (dry run, plan), says whether it mutates, and executes (run).
 //! Adding an action means one file and one line in [`REGISTRY`].
 
+pub mod docs;
 mod exec;
 mod http;
 mod k8s;
@@ -73,18 +74,28 @@ impl ActionError {
     }
 }
 
-/// The interface every action implements.
-pub trait Action: Send + Sync + 'static {
+/// One action, typed: its arguments are one struct declared with [`action_args!`], from
+/// which lint's argument checks, the JSON Schema, `show`, the dry run and the actions table
+/// in the docs all read. Implement this; the rest of opsctl sees it as an [`Action`].
+pub trait ActionImpl: Send + Sync + 'static {
+    type Args: spec::ArgsSchema + serde::de::DeserializeOwned + Send;
+
+    /// Whether some arguments make it change something. Arguments that are not known
+    /// before the run (a templated method, say) count as mutating when this is true.
+    const MAY_MUTATE: bool = true;
+
     fn spec(&self) -> &'static ActionSpec;
 
     /// Checks beyond the argument schema, on the arguments as written (lint).
     fn check(&self, _args: &Args, _cx: &mut Cx<'_>) {}
 
-    /// Whether these (resolved) arguments change something and need confirmation.
-    fn mutates(&self, args: &Value) -> bool;
+    /// Whether these arguments change something and need confirmation.
+    fn mutates(&self, _args: &Self::Args) -> bool {
+        Self::MAY_MUTATE
+    }
 
-    /// One line saying what the step would do, for dry run and plan.
-    fn describe(&self, args: &Value, env: &EnvConfig) -> String;
+    /// One line saying what the step would do, for dry run, plan and the record.
+    fn describe(&self, args: &Self::Args, env: &EnvConfig) -> String;
 
     /// The action's default expectation (used when a step has no `expect`): the reason
     /// it does not hold, if it does not.
@@ -137,8 +148,100 @@ pub trait Action: Send + Sync + 'static {
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
+        args: Self::Args,
+    ) -> BoxFuture<'a, Result<Outputs, ActionError>>;
+}
+
+/// An action as the loader, lint, the executor and the reports see it: arguments as
+/// resolved JSON. Every [`ActionImpl`] is one.
+pub trait Action: Send + Sync + 'static {
+    fn spec(&self) -> &'static ActionSpec;
+    fn check(&self, args: &Args, cx: &mut Cx<'_>);
+    /// Whether these resolved (or partly resolved) arguments change something.
+    fn mutates(&self, args: &Value) -> bool;
+    fn describe(&self, args: &Value, env: &EnvConfig) -> String;
+    fn default_failure(&self, outputs: &Outputs) -> Option<String>;
+    fn secret_outputs(&self) -> &'static [&'static str];
+    fn incomplete(&self, outputs: &Outputs) -> Option<String>;
+    fn asks_person(&self) -> bool;
+    fn target_kind(&self) -> Option<crate::config::TargetKind>;
+    fn called_runbook<'a>(&self, args: &'a Args) -> Option<&'a crate::model::Arg>;
+    fn runs_steps(&self) -> bool;
+    fn times_itself(&self) -> bool;
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepContext,
         args: Value,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>>;
+}
+
+impl<T: ActionImpl> Action for T {
+    fn spec(&self) -> &'static ActionSpec {
+        ActionImpl::spec(self)
+    }
+
+    fn check(&self, args: &Args, cx: &mut Cx<'_>) {
+        ActionImpl::check(self, args, cx)
+    }
+
+    fn mutates(&self, args: &Value) -> bool {
+        match serde_json::from_value::<T::Args>(args.clone()) {
+            Ok(a) => ActionImpl::mutates(self, &a),
+            // Not known yet (a template the dry run cannot resolve): assume the worst.
+            Err(_) => T::MAY_MUTATE,
+        }
+    }
+
+    fn describe(&self, args: &Value, env: &EnvConfig) -> String {
+        match serde_json::from_value::<T::Args>(args.clone()) {
+            Ok(a) => ActionImpl::describe(self, &a, env),
+            Err(_) => format!("{} {}", ActionImpl::spec(self).name, args),
+        }
+    }
+
+    fn default_failure(&self, outputs: &Outputs) -> Option<String> {
+        ActionImpl::default_failure(self, outputs)
+    }
+
+    fn secret_outputs(&self) -> &'static [&'static str] {
+        ActionImpl::secret_outputs(self)
+    }
+
+    fn incomplete(&self, outputs: &Outputs) -> Option<String> {
+        ActionImpl::incomplete(self, outputs)
+    }
+
+    fn asks_person(&self) -> bool {
+        ActionImpl::asks_person(self)
+    }
+
+    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+        ActionImpl::target_kind(self)
+    }
+
+    fn called_runbook<'a>(&self, args: &'a Args) -> Option<&'a crate::model::Arg> {
+        ActionImpl::called_runbook(self, args)
+    }
+
+    fn runs_steps(&self) -> bool {
+        ActionImpl::runs_steps(self)
+    }
+
+    fn times_itself(&self) -> bool {
+        ActionImpl::times_itself(self)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a StepContext,
+        args: Value,
+    ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
+        Box::pin(async move {
+            let name = ActionImpl::spec(self).name;
+            let typed: T::Args = parse_args(name, args)?;
+            ActionImpl::execute(self, cx, typed).await
+        })
+    }
 }
 
 /// Every action, by its key in a step.
@@ -149,14 +252,14 @@ pub static REGISTRY: &[&dyn Action] = &[
     &tls::Tls,
     &postgres::Postgres,
     &redis::Redis,
-    &k8s::K8S_PODS,
-    &k8s::K8S_GET,
-    &k8s::K8S_EVENTS,
-    &k8s::K8S_LOGS,
-    &k8s::K8S_ROLLOUT,
-    &k8s::K8S_SCALE,
-    &k8s::K8S_ANNOTATE,
-    &k8s::K8S_SECRET,
+    &k8s::Pods,
+    &k8s::Get,
+    &k8s::Events,
+    &k8s::Logs,
+    &k8s::Rollout,
+    &k8s::Scale,
+    &k8s::Annotate,
+    &k8s::Secret,
     &exec::Exec,
     &manual::Manual,
     &secret::SecretGenerate,

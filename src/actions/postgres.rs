@@ -4,45 +4,33 @@
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_bool, arg_str, latency_ms, parse_args};
+use super::spec::{ActionSpec, ArgsSchema, OutputSpec};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Postgres;
 
+crate::action_args! {
+    /// Arguments of `postgres`.
+    pub struct PostgresArgs {
+        /// A postgres target of the config (`default`).
+        target: Option<String>,
+        /// SQL, with `$1`, `$2`... for `params`.
+        query: String = required,
+        /// Positional parameters.
+        params: Vec<Value>,
+        /// Allow writes (asks for confirmation; false).
+        mutating: bool,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "postgres",
     summary: "Run a SQL query.",
-    args: &[
-        ArgSpec {
-            name: "target",
-            ty: ArgType::Str,
-            required: false,
-            doc: "A postgres target of the config (`default`).",
-        },
-        ArgSpec {
-            name: "query",
-            ty: ArgType::Str,
-            required: true,
-            doc: "SQL, with `$1`, `$2`... for `params`.",
-        },
-        ArgSpec {
-            name: "params",
-            ty: ArgType::List,
-            required: false,
-            doc: "Positional parameters.",
-        },
-        ArgSpec {
-            name: "mutating",
-            ty: ArgType::Bool,
-            required: false,
-            doc: "Allow writes (asks for confirmation; false).",
-        },
-    ],
+    args: <PostgresArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "rows",
@@ -85,18 +73,9 @@ pub fn acts_outside_transactions(query: &str) -> bool {
     SIDE_EFFECTS.is_match(query)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    target: Option<String>,
-    query: String,
-    #[serde(default)]
-    params: Vec<Value>,
-    #[serde(default)]
-    mutating: bool,
-}
+impl ActionImpl for Postgres {
+    type Args = PostgresArgs;
 
-impl Action for Postgres {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -119,36 +98,33 @@ impl Action for Postgres {
         }
     }
 
-    fn mutates(&self, args: &Value) -> bool {
-        arg_bool(args, "mutating", false)
-            || arg_str(args, "query").is_some_and(acts_outside_transactions)
+    fn mutates(&self, a: &PostgresArgs) -> bool {
+        a.mutating || acts_outside_transactions(&a.query)
     }
 
     fn times_itself(&self) -> bool {
         true
     }
 
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        let query = arg_str(args, "query").unwrap_or("?");
-        let one_line = query.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mode = if self.mutates(args) {
+    fn describe(&self, a: &PostgresArgs, _env: &EnvConfig) -> String {
+        let one_line = a.query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mode = if ActionImpl::mutates(self, a) {
             ""
         } else {
             " (read-only)"
         };
         format!(
             "postgres {}{mode}: {one_line}",
-            arg_str(args, "target").unwrap_or("default")
+            a.target.as_deref().unwrap_or("default")
         )
     }
 
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: PostgresArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let a: Args = parse_args("postgres", args)?;
             let target = a.target.as_deref().unwrap_or("default");
             let pool = cx.clients().postgres(target)?;
             let started = Instant::now();
@@ -187,11 +163,12 @@ impl Action for Postgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actions::Action;
     use serde_json::json;
 
     #[test]
     fn side_effecting_functions_make_a_query_mutating() {
-        let p = Postgres;
+        let p: &dyn Action = &Postgres;
         assert!(!p.mutates(&json!({"query": "SELECT count(*) FROM pg_stat_activity"})));
         assert!(p.mutates(&json!({"query": "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle'"})));
         assert!(p.mutates(&json!({"query": "select PG_ADVISORY_LOCK (42)"})));

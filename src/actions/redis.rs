@@ -5,39 +5,31 @@
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_bool, arg_str, latency_ms, parse_args};
+use super::spec::{ActionSpec, ArgsSchema, OutputSpec, StrList};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Redis;
 
+crate::action_args! {
+    /// Arguments of `redis`.
+    pub struct RedisArgs {
+        /// A redis target of the config (`default`).
+        target: Option<String>,
+        /// Command and arguments, e.g. `[LLEN, "dlq:jobs"]`.
+        command: StrList = required,
+        /// Allow write commands (asks for confirmation; false).
+        mutating: bool,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "redis",
     summary: "Run a Redis command.",
-    args: &[
-        ArgSpec {
-            name: "target",
-            ty: ArgType::Str,
-            required: false,
-            doc: "A redis target of the config (`default`).",
-        },
-        ArgSpec {
-            name: "command",
-            ty: ArgType::StrList,
-            required: true,
-            doc: "Command and arguments, e.g. `[LLEN, \"dlq:jobs\"]`.",
-        },
-        ArgSpec {
-            name: "mutating",
-            ty: ArgType::Bool,
-            required: false,
-            doc: "Allow write commands (asks for confirmation; false).",
-        },
-    ],
+    args: <RedisArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "value",
@@ -61,16 +53,9 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "no error answer",
 };
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Args {
-    target: Option<String>,
-    command: Vec<Value>,
-    #[serde(default)]
-    mutating: bool,
-}
+impl ActionImpl for Redis {
+    type Args = RedisArgs;
 
-impl Action for Redis {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -83,35 +68,29 @@ impl Action for Redis {
         super::spec::check_not_empty(&SPEC, args, "command", cx);
     }
 
-    fn mutates(&self, args: &Value) -> bool {
-        arg_bool(args, "mutating", false)
+    fn mutates(&self, a: &RedisArgs) -> bool {
+        a.mutating
     }
 
     fn times_itself(&self) -> bool {
         true
     }
 
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        let cmd: Vec<String> = args
-            .get("command")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(crate::expr::text_of).collect())
-            .unwrap_or_default();
+    fn describe(&self, a: &RedisArgs, _env: &EnvConfig) -> String {
         format!(
             "redis {}: {}",
-            arg_str(args, "target").unwrap_or("default"),
-            cmd.join(" ")
+            a.target.as_deref().unwrap_or("default"),
+            a.command.0.join(" ")
         )
     }
 
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: RedisArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let a: Args = parse_args("redis", args)?;
-            let argv: Vec<String> = a.command.iter().map(crate::expr::text_of).collect();
+            let argv = a.command.0;
             if argv.is_empty() {
                 return Err(ActionError::InvalidArgs("redis: `command` is empty".into()));
             }

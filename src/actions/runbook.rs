@@ -2,32 +2,29 @@
 //! step's id.
 
 use futures::future::BoxFuture;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str};
+use super::spec::{ActionSpec, ArgsSchema, OutputSpec};
+use super::{ActionError, ActionImpl, Outputs};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Nested;
 
+crate::action_args! {
+    /// Arguments of `runbook`.
+    pub struct RunbookArgs {
+        /// Name of the runbook.
+        name: String = required,
+        /// Its params.
+        params: serde_json::Map<String, Value>,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "runbook",
     summary: "Run another runbook.",
-    args: &[
-        ArgSpec {
-            name: "name",
-            ty: ArgType::Str,
-            required: true,
-            doc: "Name of the runbook.",
-        },
-        ArgSpec {
-            name: "params",
-            ty: ArgType::StrMap,
-            required: false,
-            doc: "Its params.",
-        },
-    ],
+    args: <RunbookArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "status",
@@ -43,18 +40,21 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "every step of it ended ok or warn",
 };
 
-impl Action for Nested {
+impl ActionImpl for Nested {
+    type Args = RunbookArgs;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
 
-    fn mutates(&self, _args: &Value) -> bool {
+    // Its steps ask for themselves.
+    fn mutates(&self, _args: &RunbookArgs) -> bool {
         false
     }
 
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        let name = arg_str(args, "name").unwrap_or("?");
-        match args.get("params").and_then(Value::as_object) {
+    fn describe(&self, a: &RunbookArgs, _env: &EnvConfig) -> String {
+        let name = &a.name;
+        match Some(&a.params) {
             Some(p) if !p.is_empty() => format!(
                 "run runbook {name} with {}",
                 p.iter()
@@ -102,18 +102,10 @@ impl Action for Nested {
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: RunbookArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let name = arg_str(&args, "name")
-                .ok_or_else(|| ActionError::InvalidArgs("runbook: `name` is required".into()))?
-                .to_string();
-            let params: Map<String, Value> = args
-                .get("params")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let result = cx.run_nested(&name, params).await?;
+            let result = cx.run_nested(&a.name, a.params).await?;
             let mut out = Outputs::new();
             out.insert("status".into(), json!(result.status));
             out.insert("steps".into(), Value::Object(result.steps));

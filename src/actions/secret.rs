@@ -3,34 +3,39 @@
 
 use base64::Engine;
 use futures::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str};
+use super::spec::{ActionSpec, ArgsSchema, Int, OutputSpec};
+use super::{ActionError, ActionImpl, Outputs};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct SecretGenerate;
 
-const ENCODINGS: &[&str] = &["base64url", "base64", "hex"];
+crate::arg_enum! {
+    /// How the random bytes are written.
+    pub enum Encoding {
+        #[default]
+        Base64Url = "base64url",
+        Base64 = "base64",
+        Hex = "hex",
+    }
+}
+
+crate::action_args! {
+    /// Arguments of `secret.generate`.
+    pub struct SecretArgs {
+        /// Random bytes (32), from 16 to 1024.
+        bytes: Option<Int>,
+        /// base64url (default), base64 or hex.
+        encoding: Encoding,
+    }
+}
 
 static SPEC: ActionSpec = ActionSpec {
     name: "secret.generate",
     summary: "Generate a random secret.",
-    args: &[
-        ArgSpec {
-            name: "bytes",
-            ty: ArgType::Int,
-            required: false,
-            doc: "Random bytes (32), from 16 to 1024.",
-        },
-        ArgSpec {
-            name: "encoding",
-            ty: ArgType::Enum(ENCODINGS),
-            required: false,
-            doc: "base64url (default), base64 or hex.",
-        },
-    ],
+    args: <SecretArgs as ArgsSchema>::ARGS,
     outputs: &[OutputSpec {
         name: "value",
         doc: "The secret (redacted in every output).",
@@ -40,20 +45,22 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "always holds",
 };
 
-fn byte_count(args: &Value) -> Result<usize, ActionError> {
-    match args.get("bytes") {
+fn byte_count(bytes: Option<Int>) -> Result<usize, ActionError> {
+    match bytes {
         None => Ok(32),
-        Some(v) => v
-            .as_u64()
+        Some(Int(n)) => usize::try_from(n)
+            .ok()
             .filter(|n| (16..=1024).contains(n))
-            .map(|n| n as usize)
             .ok_or_else(|| {
                 ActionError::InvalidArgs("secret.generate: `bytes` must be from 16 to 1024".into())
             }),
     }
 }
 
-impl Action for SecretGenerate {
+impl ActionImpl for SecretGenerate {
+    type Args = SecretArgs;
+    const MAY_MUTATE: bool = false;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
@@ -65,7 +72,8 @@ impl Action for SecretGenerate {
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         if let Some(arg) = args.get("bytes") {
             if let Some(v) = arg.value.literal() {
-                if byte_count(&json!({"bytes": v})).is_err() {
+                let n = v.as_i64().map(Int);
+                if n.is_none() || byte_count(n).is_err() {
                     cx.error(
                         crate::rules::Rule::InvalidArgument,
                         "`bytes` of `secret.generate` must be from 16 to 1024",
@@ -77,32 +85,30 @@ impl Action for SecretGenerate {
         }
     }
 
-    fn mutates(&self, _args: &Value) -> bool {
-        false
-    }
-
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
+    fn describe(&self, a: &SecretArgs, _env: &EnvConfig) -> String {
         format!(
             "generate {} random bytes ({})",
-            byte_count(args).unwrap_or(32),
-            arg_str(args, "encoding").unwrap_or("base64url")
+            byte_count(a.bytes).unwrap_or(32),
+            a.encoding.as_str()
         )
     }
 
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
-        args: Value,
+        a: SecretArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let n = byte_count(&args)?;
+            let n = byte_count(a.bytes)?;
             let mut buf = vec![0u8; n];
             getrandom::fill(&mut buf)
                 .map_err(|e| ActionError::Failed(format!("the OS random source failed: {e}")))?;
-            let value = match arg_str(&args, "encoding").unwrap_or("base64url") {
-                "base64" => base64::engine::general_purpose::STANDARD.encode(&buf),
-                "hex" => buf.iter().map(|b| format!("{b:02x}")).collect(),
-                _ => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&buf),
+            let value = match a.encoding {
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&buf),
+                Encoding::Hex => buf.iter().map(|b| format!("{b:02x}")).collect(),
+                Encoding::Base64Url => {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&buf)
+                }
             };
             cx.redactor().add(&value);
             let mut out = Outputs::new();

@@ -314,3 +314,229 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
         );
     }
 }
+
+/// How a Rust argument type reads for lint, the JSON Schema and the docs: each action's
+/// arguments are one typed struct, and its table ([`ArgsSchema::ARGS`]) comes from the
+/// field types through this trait.
+pub trait ArgKind {
+    const TY: ArgType;
+}
+
+/// An action's typed arguments, with the table lint, schema, `show` and the docs read.
+pub trait ArgsSchema {
+    const ARGS: &'static [ArgSpec];
+}
+
+impl ArgKind for String {
+    const TY: ArgType = ArgType::Str;
+}
+impl<T: ArgKind> ArgKind for Option<T> {
+    const TY: ArgType = T::TY;
+}
+impl ArgKind for bool {
+    const TY: ArgType = ArgType::Bool;
+}
+impl ArgKind for f64 {
+    const TY: ArgType = ArgType::Number;
+}
+impl ArgKind for Value {
+    const TY: ArgType = ArgType::Any;
+}
+impl ArgKind for serde_json::Map<String, Value> {
+    const TY: ArgType = ArgType::Map;
+}
+impl ArgKind for Vec<Value> {
+    const TY: ArgType = ArgType::List;
+}
+
+/// An integer; a numeric string (a templated param) is accepted too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Int(pub i64);
+
+impl ArgKind for Int {
+    const TY: ArgType = ArgType::Int;
+}
+
+impl<'de> serde::Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_i64()
+                .map(Int)
+                .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an integer"))),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map(Int)
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not an integer"))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected an integer, found {other}"
+            ))),
+        }
+    }
+}
+
+/// A list of strings (numbers and booleans are taken as their text).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrList(pub Vec<String>);
+
+impl ArgKind for StrList {
+    const TY: ArgType = ArgType::StrList;
+}
+
+impl<'de> serde::Deserialize<'de> for StrList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StrList, D::Error> {
+        let items = Vec::<Value>::deserialize(d)?;
+        items
+            .into_iter()
+            .map(|v| match v {
+                Value::Array(_) | Value::Object(_) => Err(serde::de::Error::custom(format!(
+                    "expected a string, found {v}"
+                ))),
+                other => Ok(crate::expr::text_of(&other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(StrList)
+    }
+}
+
+/// A mapping of names to scalar values (headers, env, labels), values as text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrMap(pub Vec<(String, String)>);
+
+impl ArgKind for StrMap {
+    const TY: ArgType = ArgType::StrMap;
+}
+
+impl<'de> serde::Deserialize<'de> for StrMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StrMap, D::Error> {
+        let map = serde_json::Map::<String, Value>::deserialize(d)?;
+        map.into_iter()
+            .map(|(k, v)| match v {
+                Value::Array(_) | Value::Object(_) => Err(serde::de::Error::custom(format!(
+                    "`{k}` must be a string, found {v}"
+                ))),
+                other => Ok((k, crate::expr::text_of(&other))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(StrMap)
+    }
+}
+
+/// A duration written as `30s`, `500ms`, `15m`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dur(pub std::time::Duration);
+
+impl ArgKind for Dur {
+    const TY: ArgType = ArgType::Duration;
+}
+
+impl<'de> serde::Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `"r#type"` → `"type"`: the argument name of a raw-identifier field.
+pub const fn arg_name(field: &'static str) -> &'static str {
+    match field.as_bytes() {
+        [b'r', b'#', ..] => match field.split_at_checked(2) {
+            Some((_, rest)) => rest,
+            None => field,
+        },
+        _ => field,
+    }
+}
+
+/// Declares an action's arguments once: the struct (serde, unknown fields refused, missing
+/// ones defaulted — lint reports missing required ones before anything runs) and its
+/// [`ArgsSchema`] table. Each field is `/// doc` then `name: Type`, with `= required`
+/// for required ones; the argument type comes from the field type through [`ArgKind`].
+#[macro_export]
+macro_rules! action_args {
+    (
+        $(#[$smeta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $field:ident : $ty:ty $(= $req:ident)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$smeta])*
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $(
+                $(#[doc = $doc])+
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::actions::spec::ArgsSchema for $name {
+            const ARGS: &'static [$crate::actions::spec::ArgSpec] = &[
+                $(
+                    $crate::actions::spec::ArgSpec {
+                        name: $crate::actions::spec::arg_name(stringify!($field)),
+                        ty: <$ty as $crate::actions::spec::ArgKind>::TY,
+                        required: $crate::action_args!(@required $($req)?),
+                        doc: $crate::actions::spec::trim_doc(concat!($($doc),+)),
+                    },
+                )*
+            ];
+        }
+    };
+    (@required required) => { true };
+    (@required) => { false };
+}
+
+/// Declares an enum argument once: its variants (as written in runbooks), serde, and its
+/// [`ArgKind`] listing the allowed values.
+#[macro_export]
+macro_rules! arg_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            #[default]
+            $first:ident = $first_text:literal
+            $(, $variant:ident = $text:literal)* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+        pub enum $name {
+            #[default]
+            #[serde(rename = $first_text)]
+            $first,
+            $(
+                #[serde(rename = $text)]
+                $variant,
+            )*
+        }
+
+        impl $name {
+            pub const NAMES: &'static [&'static str] = &[$first_text $(, $text)*];
+
+            #[allow(dead_code)]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $name::$first => $first_text,
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl $crate::actions::spec::ArgKind for $name {
+            const TY: $crate::actions::spec::ArgType =
+                $crate::actions::spec::ArgType::Enum($name::NAMES);
+        }
+    };
+}
+
+/// A doc comment's text without the leading space of each line.
+pub const fn trim_doc(s: &'static str) -> &'static str {
+    s.trim_ascii()
+}

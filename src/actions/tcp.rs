@@ -5,30 +5,27 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::{Action, ActionError, Outputs, arg_str, latency_ms};
+use super::spec::{ActionSpec, ArgsSchema, Int, OutputSpec};
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
 pub struct Tcp;
 
+crate::action_args! {
+    /// Arguments of `tcp`.
+    pub struct TcpArgs {
+        /// Host name or IP address.
+        host: String = required,
+        /// Port.
+        port: Int = required,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "tcp",
     summary: "Open a TCP connection.",
-    args: &[
-        ArgSpec {
-            name: "host",
-            ty: ArgType::Str,
-            required: true,
-            doc: "Host name or IP address.",
-        },
-        ArgSpec {
-            name: "port",
-            ty: ArgType::Int,
-            required: true,
-            doc: "Port.",
-        },
-    ],
+    args: <TcpArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "connected",
@@ -48,45 +45,27 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "connected",
 };
 
-/// Host and port from resolved arguments.
-pub fn host_port(args: &Value, default_port: Option<u16>) -> Result<(String, u16), ActionError> {
-    let host = arg_str(args, "host")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| ActionError::InvalidArgs("`host` is required".into()))?
-        .to_string();
-    let port = match args.get("port") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        None => default_port.map(u64::from),
-        _ => None,
+/// A host and port checked: a non-empty host, a port from 1 to 65535.
+pub fn host_port(host: &str, port: i64) -> Result<(String, u16), ActionError> {
+    if host.trim().is_empty() {
+        return Err(ActionError::InvalidArgs("`host` is required".into()));
     }
-    .and_then(|p| u16::try_from(p).ok())
-    .filter(|p| *p > 0)
-    .ok_or_else(|| ActionError::InvalidArgs("`port` must be an integer from 1 to 65535".into()))?;
-    Ok((host, port))
+    let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+        ActionError::InvalidArgs("`port` must be an integer from 1 to 65535".into())
+    })?;
+    Ok((host.to_string(), port))
 }
 
-/// `host:port` of resolved arguments, for descriptions.
-pub fn endpoint_text(args: &Value, default_port: &str) -> String {
-    format!(
-        "{}:{}",
-        arg_str(args, "host").unwrap_or("?"),
-        args.get("port")
-            .map_or(default_port.to_string(), crate::expr::text_of)
-    )
-}
+impl ActionImpl for Tcp {
+    type Args = TcpArgs;
+    const MAY_MUTATE: bool = false;
 
-impl Action for Tcp {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
 
-    fn mutates(&self, _args: &Value) -> bool {
-        false
-    }
-
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        format!("connect to {}", endpoint_text(args, "?"))
+    fn describe(&self, a: &TcpArgs, _env: &EnvConfig) -> String {
+        format!("connect to {}:{}", a.host, a.port.0)
     }
 
     fn default_failure(&self, outputs: &Outputs) -> Option<String> {
@@ -106,10 +85,10 @@ impl Action for Tcp {
     fn execute<'a>(
         &'a self,
         _cx: &'a StepContext,
-        args: Value,
+        a: TcpArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let (host, port) = host_port(&args, None)?;
+            let (host, port) = host_port(&a.host, a.port.0)?;
             let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
                 .await
                 .map_err(|e| ActionError::Unreachable(format!("cannot resolve {host}: {e}")))?

@@ -7,41 +7,34 @@ use std::time::{Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use rustls::pki_types::ServerName;
-use serde_json::{Value, json};
+use serde_json::json;
 use x509_cert::der::Decode;
 
-use super::spec::{ActionSpec, ArgSpec, ArgType, OutputSpec};
-use super::tcp::{endpoint_text, host_port};
-use super::{Action, ActionError, Outputs, arg_str, latency_ms};
+use super::spec::{ActionSpec, ArgsSchema, Int, OutputSpec};
+use super::tcp::host_port;
+use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 use crate::targets::tls::{Check, Verifier};
 
 pub struct Tls;
 
+crate::action_args! {
+    /// Arguments of `tls`.
+    pub struct TlsArgs {
+        /// Host name (also sent as SNI).
+        host: String = required,
+        /// Port (443).
+        port: Option<Int>,
+        /// SNI name when it differs from `host`.
+        server_name: Option<String>,
+    }
+}
+
 static SPEC: ActionSpec = ActionSpec {
     name: "tls",
     summary: "Read a server's TLS certificate.",
-    args: &[
-        ArgSpec {
-            name: "host",
-            ty: ArgType::Str,
-            required: true,
-            doc: "Host name (also sent as SNI).",
-        },
-        ArgSpec {
-            name: "port",
-            ty: ArgType::Int,
-            required: false,
-            doc: "Port (443).",
-        },
-        ArgSpec {
-            name: "server_name",
-            ty: ArgType::Str,
-            required: false,
-            doc: "SNI name when it differs from `host`.",
-        },
-    ],
+    args: <TlsArgs as ArgsSchema>::ARGS,
     outputs: &[
         OutputSpec {
             name: "days_left",
@@ -73,27 +66,30 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "the handshake succeeds",
 };
 
-impl Action for Tls {
+impl ActionImpl for Tls {
+    type Args = TlsArgs;
+    const MAY_MUTATE: bool = false;
+
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
     }
 
-    fn mutates(&self, _args: &Value) -> bool {
-        false
-    }
-
-    fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
-        format!("read the TLS certificate of {}", endpoint_text(args, "443"))
+    fn describe(&self, a: &TlsArgs, _env: &EnvConfig) -> String {
+        format!(
+            "read the TLS certificate of {}:{}",
+            a.host,
+            a.port.map_or(443, |p| p.0)
+        )
     }
 
     fn execute<'a>(
         &'a self,
         _cx: &'a StepContext,
-        args: Value,
+        a: TlsArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
-            let (host, port) = host_port(&args, Some(443))?;
-            let sni = arg_str(&args, "server_name").unwrap_or(&host).to_string();
+            let (host, port) = host_port(&a.host, a.port.map_or(443, |p| p.0))?;
+            let sni = a.server_name.clone().unwrap_or_else(|| host.clone());
             let server_name = ServerName::try_from(sni.clone()).map_err(|_| {
                 ActionError::InvalidArgs(format!("tls: `{sni}` is not a valid server name"))
             })?;

@@ -123,3 +123,28 @@ pub fn man() -> i32 {
     }
     super::print_stdout(&String::from_utf8_lossy(&buf))
 }
+
+/// `opsctl actions [NAME] [--markdown]`.
+pub fn actions(name: Option<&str>, markdown: bool) -> i32 {
+    use crate::actions::docs;
+    match name {
+        Some(n) => match crate::actions::lookup(n) {
+            Some(a) => super::print_stdout(&docs::action_markdown(a)),
+            None => {
+                let help = crate::suggest::help(n, crate::actions::names())
+                    .unwrap_or_else(|| "`opsctl actions` lists them".to_string());
+                eprintln!("opsctl: no action named `{n}`; {help}");
+                exit_code::INVALID
+            }
+        },
+        None if markdown => super::print_stdout(&docs::markdown()),
+        None => {
+            let mut text = String::new();
+            for a in crate::actions::REGISTRY {
+                let s = a.spec();
+                text.push_str(&format!("{:<16} {}\n", s.name, s.summary));
+            }
+            super::print_stdout(&text)
+        }
+    }
+}

@@ -31,6 +31,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
         Command::List => docs::list(g),
         Command::Show { name } => docs::show(g, &name),
         Command::Graph { name, format } => docs::graph(g, &name, format),
+        Command::Actions { name, markdown } => docs::actions(name.as_deref(), markdown),
         Command::Schema => docs::schema(),
         Command::Completions(shell) => docs::completions(shell),
         Command::Man => docs::man(),
