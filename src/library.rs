@@ -13,9 +13,10 @@ use crate::model::Runbook;
 use crate::rules::Rule;
 use crate::source::SourceFile;
 
-/// Runbook names → files.
+/// Runbook names → files, and the actions their steps may use.
 #[derive(Debug, Default, Clone)]
 pub struct Library {
+    registry: crate::actions::Registry,
     entries: BTreeMap<String, PathBuf>,
     /// Names found in more than one file: (name, the file kept, the other file).
     duplicates: Vec<(String, PathBuf, PathBuf)>,
@@ -45,6 +46,16 @@ impl Library {
 
     pub fn for_config(config: &Config) -> Library {
         Library::scan(&config.runbook_dirs)
+    }
+
+    /// The same library with other actions (tests register their own).
+    pub fn with_registry(mut self, registry: crate::actions::Registry) -> Library {
+        self.registry = registry;
+        self
+    }
+
+    pub fn registry(&self) -> &crate::actions::Registry {
+        &self.registry
     }
 
     /// Registers a file under its stem; a second file of the same name is remembered as
@@ -144,7 +155,8 @@ impl Library {
     pub fn load_quietly(&self, name: &str) -> Option<Runbook> {
         let path = self.entries.get(name)?;
         let file = read_source(path).ok()?;
-        crate::loader::load_runbook(&file, &mut Diagnostics::new()).map(|(rb, _)| rb)
+        crate::loader::load_runbook(&file, &self.registry, &mut Diagnostics::new())
+            .map(|(rb, _)| rb)
     }
 
     /// Reads, loads and checks one runbook file; any error-level finding fails it.
@@ -155,7 +167,7 @@ impl Library {
     ) -> Result<Checked, Vec<Diagnostic>> {
         let file = read_source(path).map_err(|d| vec![d])?;
         let mut diags = Diagnostics::new();
-        let loaded = crate::loader::load_runbook(&file, &mut diags);
+        let loaded = crate::loader::load_runbook(&file, &self.registry, &mut diags);
         let Some((runbook, broken)) = loaded else {
             return Err(diags.into_vec());
         };

@@ -13,7 +13,9 @@ const SEED: &str = include_str!("fixtures/valid/every-feature.yaml");
 fn load_and_check(text: &str) {
     let file: Arc<SourceFile> = SourceFile::new("fuzz.yaml", text);
     let mut diags = Diagnostics::new();
-    if let Some((rb, broken)) = opsctl::loader::load_runbook(&file, &mut diags) {
+    if let Some((rb, broken)) =
+        opsctl::loader::load_runbook(&file, &opsctl::actions::Registry::builtin(), &mut diags)
+    {
         let graph = opsctl::lint::check_runbook(&rb, &broken, None, None, &mut diags);
         let _ = graph.waves();
     }
@@ -107,7 +109,8 @@ proptest! {
 fn the_seed_itself_loads_clean() {
     let file = SourceFile::new("every-feature.yaml", SEED);
     let mut diags = Diagnostics::new();
-    let loaded = opsctl::loader::load_runbook(&file, &mut diags);
+    let loaded =
+        opsctl::loader::load_runbook(&file, &opsctl::actions::Registry::builtin(), &mut diags);
     assert!(loaded.is_some());
     assert!(
         !diags.has_errors(),

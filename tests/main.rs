@@ -11,6 +11,7 @@ mod report;
 mod run_db;
 mod run_http;
 mod safety;
+mod scheduler;
 mod schema;
 mod shipped;
 mod targets;

@@ -244,7 +244,7 @@ impl<T: ActionImpl> Action for T {
     }
 }
 
-/// Every action, by its key in a step.
+/// Every built-in action, by its key in a step.
 pub static REGISTRY: &[&dyn Action] = &[
     &http::Http,
     &metrics::Metrics,
@@ -266,14 +266,58 @@ pub static REGISTRY: &[&dyn Action] = &[
     &runbook::Nested,
 ];
 
-/// The action registered under `name`.
+/// The built-in action registered under `name`.
 pub fn lookup(name: &str) -> Option<&'static dyn Action> {
     REGISTRY.iter().copied().find(|a| a.spec().name == name)
 }
 
-/// All action names, for suggestions.
+/// All built-in action names, for suggestions.
 pub fn names() -> impl Iterator<Item = &'static str> {
     REGISTRY.iter().map(|a| a.spec().name)
+}
+
+/// The actions a loader knows: a value handed to the loader (and through the loaded
+/// steps, to the executor), so tests and embedders can add their own.
+#[derive(Clone)]
+pub struct Registry {
+    actions: Vec<&'static dyn Action>,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::builtin()
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Registry {
+    /// opsctl's own actions.
+    pub fn builtin() -> Registry {
+        Registry {
+            actions: REGISTRY.to_vec(),
+        }
+    }
+
+    /// This registry plus `action` (replacing one of the same name).
+    pub fn with(mut self, action: &'static dyn Action) -> Registry {
+        let name = action.spec().name;
+        self.actions.retain(|a| a.spec().name != name);
+        self.actions.push(action);
+        self
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<&'static dyn Action> {
+        self.actions.iter().copied().find(|a| a.spec().name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.actions.iter().map(|a| a.spec().name)
+    }
 }
 
 /// Deserializes resolved arguments into an action's typed struct, with a message that

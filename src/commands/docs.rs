@@ -21,7 +21,7 @@ pub fn list(g: &Global) -> i32 {
         let (severity, title) = match read_source(path) {
             Ok(file) => {
                 let mut diags = crate::diagnostic::Diagnostics::new();
-                match crate::loader::load_runbook(&file, &mut diags) {
+                match crate::loader::load_runbook(&file, library.registry(), &mut diags) {
                     Some((rb, _)) if !diags.has_errors() => (
                         rb.severity
                             .map_or("-".to_string(), |s| s.as_str().to_string()),

@@ -1,172 +1,49 @@
-//! `opsctl run`, `opsctl plan` and `run --dry-run`.
+//! `opsctl run`, `opsctl plan` and `run --dry-run`: the command line around the run API
+//! ([`crate::exec::runner`]): reporters, the terminal prompt, Ctrl-C, exit codes.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, EnvConfig};
-use crate::diagnostic::Diagnostic;
-use crate::exec::{EventSink, Mode, Reporter, RunCtx, RunStatus, Shared};
+use crate::exec::runner::{self, Prepared, Request, Settings};
+use crate::exec::{Mode, Reporter, RunStatus};
 use crate::exit_code;
 use crate::invocation::{Global, RunFormat, RunOptions};
-use crate::library::{Checked, Library};
+use crate::library::Library;
 use crate::redact::Redactor;
 use crate::report::prompt::Prompter;
 use crate::report::{self, HumanReporter, JsonReporter, RecordWriter};
-use crate::rules::Rule;
-use crate::targets::{Clients, register_env_secrets};
 
-/// Everything a run needs, loaded and checked before anything starts.
-struct Prepared {
-    env: EnvConfig,
-    checked: Arc<Checked>,
-    params: serde_json::Map<String, serde_json::Value>,
-    nested: HashMap<String, Arc<Checked>>,
-    redactor: Redactor,
-    /// Steps taking part (`--only`, `--tags`); `None`: all.
-    selected: Option<Vec<bool>>,
-}
-
+/// Loads and checks what the run needs; problems are printed (exit 2).
 fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared, i32> {
     let config = super::load_config(g)?;
-    let redactor = Redactor::new();
-    let env = config.select_env(g.env.as_deref()).map_err(|d| {
-        super::report_errors(g, &[d], &redactor);
-        exit_code::INVALID
-    })?;
-    register_env_secrets(&env, &redactor);
-    let (library, checked) = super::load_runbook(g, &config, &opts.name)?;
-    let mut given = Vec::new();
-    let mut errors = Vec::new();
-    for p in &opts.params {
-        match crate::params::parse_cli_param(p) {
-            Ok(kv) => given.push(kv),
-            Err(e) => errors.push(Diagnostic::error(
-                Rule::InvalidValue,
-                format!("--param {e}"),
-            )),
-        }
-    }
-    let params = match crate::params::resolve(&checked.runbook, &given, use_examples) {
-        Ok(p) if errors.is_empty() => p,
-        Ok(_) => {
-            super::report_errors(g, &errors, &redactor);
-            return Err(exit_code::INVALID);
-        }
-        Err(mut e) => {
-            errors.append(&mut e);
-            super::report_errors(g, &errors, &redactor);
-            return Err(exit_code::INVALID);
-        }
+    let library = Library::for_config(&config);
+    let req = Request {
+        runbook: opts.name.clone(),
+        env: g.env.clone(),
+        params: opts.params.clone(),
+        use_examples,
+        tags: opts.tags.clone(),
+        only: opts.only.clone(),
     };
-    let mut nested = HashMap::new();
-    let mut path = vec![checked.runbook.name.clone()];
-    preload_nested(
-        g,
-        &library,
-        &config,
-        &checked,
-        &mut nested,
-        &mut path,
-        &redactor,
-    )?;
-    // Every credential any step can reach is masked from the first line on, even in the
-    // output of a step that runs before the one that uses it.
-    for step in std::iter::once(&checked)
-        .chain(nested.values().map(|c| c.as_ref()))
-        .flat_map(|c| &c.runbook.steps)
-    {
-        redactor.add_reachable(&step.action.args.as_written());
-    }
-    let selected = select(g, &checked, opts)?;
-    Ok(Prepared {
-        env,
-        checked: Arc::new(checked),
-        params,
-        nested,
-        redactor,
-        selected,
-    })
-}
-
-/// Loads and checks every runbook reachable through `runbook` steps, so a bad nested
-/// runbook stops the run before it starts rather than halfway.
-fn preload_nested(
-    g: &Global,
-    library: &Library,
-    config: &Config,
-    checked: &Checked,
-    out: &mut HashMap<String, Arc<Checked>>,
-    path: &mut Vec<String>,
-    redactor: &Redactor,
-) -> Result<(), i32> {
-    for step in &checked.runbook.steps {
-        let Some(arg) = step.action.action.called_runbook(&step.action.args) else {
-            continue;
-        };
-        let Some(serde_json::Value::String(name)) = arg.value.literal() else {
-            let d = Diagnostic::error(
-                Rule::UnknownRunbook,
-                format!("step `{}`: the nested runbook's name must be written literally", step.id),
-            )
-            .at(&checked.runbook.file, arg.value.span(), "computed name")
-            .help("opsctl checks nested runbooks before the run starts; it cannot check a computed name");
-            super::report_errors(g, &[d], redactor);
-            return Err(exit_code::INVALID);
-        };
-        if path.contains(&name) {
-            let d = Diagnostic::error(
-                Rule::RunbookCycle,
-                format!(
-                    "runbooks call each other in a loop: {} → {name}",
-                    path.join(" → ")
-                ),
-            )
-            .at(&checked.runbook.file, arg.value.span(), "closes the loop");
-            super::report_errors(g, &[d], redactor);
-            return Err(exit_code::INVALID);
-        }
-        if out.contains_key(&name) {
-            continue;
-        }
-        let file = library.resolve(&name).map_err(|d| {
-            super::report_errors(g, &[d], redactor);
-            exit_code::INVALID
-        })?;
-        let nested = library.load_checked(&file, Some(config)).map_err(|diags| {
-            super::report_errors(g, &diags, redactor);
-            exit_code::INVALID
-        })?;
-        path.push(name.clone());
-        preload_nested(g, library, config, &nested, out, path, redactor)?;
-        path.pop();
-        out.insert(name, Arc::new(nested));
-    }
-    Ok(())
-}
-
-/// Whether a runbook (or one it calls) has a mutating step, judged on its arguments
-/// as written.
-fn mutates_deep(checked: &Checked, nested: &HashMap<String, Arc<Checked>>, depth: usize) -> bool {
-    checked
-        .runbook
-        .steps
-        .iter()
-        .any(|s| match s.action.action.called_runbook(&s.action.args) {
-            Some(arg) => {
-                depth < 16
-                    && match arg.value.literal() {
-                        Some(serde_json::Value::String(n)) => nested
-                            .get(&n)
-                            .is_some_and(|c| mutates_deep(c, nested, depth + 1)),
-                        _ => false,
-                    }
+    match runner::prepare(&config, &library, &req) {
+        Ok(p) => {
+            if !p.warnings.is_empty() {
+                super::report_errors(g, &p.warnings, &p.redactor);
             }
-            None => s.action.action.mutates(&s.action.args.as_written()),
-        })
+            Ok(p)
+        }
+        Err(diags) => {
+            // Credentials of the environment are masked in these messages too.
+            let redactor = Redactor::new();
+            if let Ok(env) = config.select_env(g.env.as_deref()) {
+                crate::targets::register_env_secrets(&env, &redactor);
+            }
+            super::report_errors(g, &diags, &redactor);
+            Err(exit_code::INVALID)
+        }
+    }
 }
 
 pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
@@ -181,7 +58,11 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         &p.params,
         &p.env,
         &run_id,
-        &|name| nested.get(name).is_some_and(|c| mutates_deep(c, nested, 0)),
+        &|name| {
+            nested
+                .get(name)
+                .is_some_and(|c| runner::mutates_deep(c, nested, 0))
+        },
         p.selected.as_deref(),
         &p.redactor,
     );
@@ -196,48 +77,6 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
         ),
     };
     super::print_stdout(&p.redactor.redact(&text))
-}
-
-/// The steps taking part: `--only` and `--tags` select, ancestors come along.
-fn select(g: &Global, checked: &Checked, opts: &RunOptions) -> Result<Option<Vec<bool>>, i32> {
-    if opts.only.is_none() && opts.tags.is_empty() {
-        return Ok(None);
-    }
-    let rb = &checked.runbook;
-    if let Some(only) = &opts.only {
-        if rb.step(only).is_none() {
-            let d = Diagnostic::error(
-                Rule::UnknownStep,
-                format!("--only {only}: no such step in `{}`", rb.name),
-            )
-            .help_opt(crate::suggest::help(
-                only,
-                rb.steps.iter().map(|s| s.id.as_str()),
-            ));
-            super::report_errors(g, &[d], &Redactor::new());
-            return Err(exit_code::INVALID);
-        }
-    }
-    let base: Vec<usize> = (0..rb.steps.len())
-        .filter(|&i| {
-            let s = &rb.steps[i];
-            opts.only.as_ref().is_none_or(|o| *o == s.id)
-                && (opts.tags.is_empty() || s.tags.iter().any(|t| opts.tags.contains(t)))
-        })
-        .collect();
-    if base.is_empty() {
-        let d = Diagnostic::error(
-            Rule::InvalidValue,
-            format!(
-                "no step of `{}` matches --tags {}",
-                rb.name,
-                opts.tags.join(",")
-            ),
-        );
-        super::report_errors(g, &[d], &Redactor::new());
-        return Err(exit_code::INVALID);
-    }
-    Ok(Some(checked.graph.with_ancestors(&base)))
 }
 
 pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
@@ -299,13 +138,12 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
             return exit_code::INVALID;
         }
     };
-    let sink = EventSink::new(p.redactor.clone(), reporters);
     let cancel = CancellationToken::new();
-    let env = Arc::new(p.env);
-    let shared = Arc::new(Shared {
-        clients: Clients::new(&env, p.redactor.clone()),
-        env,
-        redactor: p.redactor.clone(),
+    let settings = Settings {
+        mode,
+        max_parallel: opts.max_parallel,
+        run_id,
+        user: crate::exec::current_user(),
         interact: Arc::new(Prompter::new(
             opts.yes,
             opts.yes_manual,
@@ -314,23 +152,9 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
             p.redactor.clone(),
             cancel.clone(),
         )),
-        sink: sink.clone(),
+        reporters,
         cancel: cancel.clone(),
-        mode,
-        permits: Arc::new(tokio::sync::Semaphore::new(opts.max_parallel.max(1))),
-        nested: p.nested,
-        run_id,
-        user: crate::exec::current_user(),
-        aborted: AtomicBool::new(false),
-    });
-    let ctx = Arc::new(RunCtx::new(
-        shared.clone(),
-        p.checked,
-        p.params,
-        String::new(),
-        p.selected,
-        0,
-    ));
+    };
     let outcome = runtime.block_on(async move {
         let interrupt = cancel.clone();
         tokio::spawn(async move {
@@ -345,12 +169,8 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
                 }
             }
         });
-        let outcome = crate::exec::run(ctx, None).await;
-        // Cancel requests for queries a Ctrl-C or a timeout cut short.
-        crate::targets::cleanup::wait(std::time::Duration::from_secs(2)).await;
-        outcome
+        runner::execute(p, settings).await
     });
-    sink.finish();
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match outcome.status {
         RunStatus::Cancelled | RunStatus::Unfinished => exit_code::INTERRUPTED,

@@ -256,7 +256,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
                 continue;
             }
         };
-        let Some((runbook, broken)) = load_runbook(&file, &mut diags) else {
+        let Some((runbook, broken)) = load_runbook(&file, library.registry(), &mut diags) else {
             continue;
         };
         check_runbook(&runbook, &broken, Some(&library), Some(config), &mut diags);
@@ -277,7 +277,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
             .resolve(&name)
             .ok()
             .and_then(|p| read_source(&p).ok())
-            .and_then(|f| load_runbook(&f, &mut Diagnostics::new()))
+            .and_then(|f| load_runbook(&f, library.registry(), &mut Diagnostics::new()))
             .map(|(rb, _)| calls_of(&rb))
             .unwrap_or_default();
         queue.extend(called.iter().map(|(t, _, _)| t.clone()));

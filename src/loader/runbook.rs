@@ -47,6 +47,7 @@ static PARAM_RE: std::sync::LazyLock<Regex> =
 /// built, so later checks do not report them as unknown.
 pub fn load_runbook(
     file: &Arc<SourceFile>,
+    registry: &actions::Registry,
     diags: &mut Diagnostics,
 ) -> Option<(Runbook, Vec<String>)> {
     let root = match yaml::parse(file) {
@@ -141,7 +142,7 @@ pub fn load_runbook(
         Some(n) => match &n.value {
             Value::Seq(items) if !items.is_empty() => items
                 .iter()
-                .filter_map(|s| load_step(&mut cx, s, &mut broken))
+                .filter_map(|s| load_step(&mut cx, registry, s, &mut broken))
                 .collect(),
             Value::Seq(_) | Value::Null => {
                 cx.error(
@@ -284,7 +285,12 @@ fn first_line(s: &str) -> String {
     s.lines().last().unwrap_or(s).trim().to_string()
 }
 
-fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<Step> {
+fn load_step(
+    cx: &mut Cx<'_>,
+    registry: &actions::Registry,
+    node: &Node,
+    broken: &mut Vec<String>,
+) -> Option<Step> {
     let mut f = Fields::of(cx, node, "step")?;
     let (id, id_span) = match f.take("id") {
         Some(n) => {
@@ -342,9 +348,9 @@ fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<S
     // Whatever is left is the action key (exactly one) or unknown keys.
     let mut action: Option<(&'static dyn actions::Action, Span, &Node)> = None;
     let mut unknown_action_like = false;
-    let candidates: Vec<&str> = STEP_KEYS.iter().copied().chain(actions::names()).collect();
+    let candidates: Vec<&str> = STEP_KEYS.iter().copied().chain(registry.names()).collect();
     for (key, key_node, value) in f.remaining() {
-        match actions::lookup(&key) {
+        match registry.lookup(&key) {
             Some(a) => {
                 f.mark(&key);
                 if let Some((first, first_span, _)) = &action {
@@ -365,7 +371,7 @@ fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<S
                 }
             }
             None => {
-                if suggest::did_you_mean(&key, actions::names()).is_some() {
+                if suggest::did_you_mean(&key, registry.names()).is_some() {
                     unknown_action_like = true;
                 }
             }
@@ -380,7 +386,7 @@ fn load_step(cx: &mut Cx<'_>, node: &Node, broken: &mut Vec<String>) -> Option<S
                     .at(cx.file, id_span, "")
                     .help(format!(
                         "add exactly one action key, e.g. `http:`; actions: {}",
-                        actions::names().collect::<Vec<_>>().join(", ")
+                        registry.names().collect::<Vec<_>>().join(", ")
                     )),
             );
         }

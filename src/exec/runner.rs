@@ -1,0 +1,276 @@
+//! The run API: everything `run`, `plan` (and the coming `health` and `serve`) and the
+//! tests need to execute a runbook, without printing and without exiting.
+//!
+//! [`prepare`] loads and checks what a run needs (the runbook, the runbooks it calls, its
+//! params, the selected steps, every credential it can reach) and returns problems as
+//! diagnostics; [`execute`] runs a [`Prepared`] run with the given mode, reporters, way of
+//! asking a person and cancellation token, and returns a [`RunOutcome`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::confirm::Interact;
+use super::{EventSink, Mode, Reporter, RunCtx, RunOutcome, Shared};
+use crate::config::{Config, EnvConfig};
+use crate::diagnostic::Diagnostic;
+use crate::library::{Checked, Library};
+use crate::redact::Redactor;
+use crate::rules::Rule;
+use crate::targets::{Clients, register_env_secrets};
+
+/// What to run, as the user asked for it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// A runbook name (or a path to a runbook file).
+    pub runbook: String,
+    /// `--env`; `None`: the config's default.
+    pub env: Option<String>,
+    /// `key=value` as typed.
+    pub params: Vec<String>,
+    /// Fill required params from their `example` (dry run only).
+    pub use_examples: bool,
+    /// `--tags`: only steps with one of these (and their ancestors).
+    pub tags: Vec<String>,
+    /// `--only`: only this step (and its ancestors).
+    pub only: Option<String>,
+}
+
+/// Everything a run needs, loaded and checked before anything starts.
+pub struct Prepared {
+    pub env: EnvConfig,
+    pub checked: Arc<Checked>,
+    pub params: Map<String, Value>,
+    /// Runbooks reachable through `runbook` steps, checked.
+    pub nested: HashMap<String, Arc<Checked>>,
+    /// Every credential the run can reach, registered.
+    pub redactor: Redactor,
+    /// Steps taking part (`--only`, `--tags`); `None`: all.
+    pub selected: Option<Vec<bool>>,
+    /// Warnings found while checking (the run goes ahead).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads and checks everything a run needs. Errors are every problem found, located;
+/// nothing has been contacted.
+pub fn prepare(
+    config: &Config,
+    library: &Library,
+    req: &Request,
+) -> Result<Prepared, Vec<Diagnostic>> {
+    let redactor = Redactor::new();
+    let env = config.select_env(req.env.as_deref()).map_err(|d| vec![d])?;
+    register_env_secrets(&env, &redactor);
+    let path = library.resolve(&req.runbook).map_err(|d| vec![d])?;
+    let mut library = library.clone();
+    library.add(path.clone());
+    let checked = library.load_checked(&path, Some(config))?;
+    let mut errors = Vec::new();
+    let mut given = Vec::new();
+    for p in &req.params {
+        match crate::params::parse_cli_param(p) {
+            Ok(kv) => given.push(kv),
+            Err(e) => errors.push(Diagnostic::error(
+                Rule::InvalidValue,
+                format!("--param {e}"),
+            )),
+        }
+    }
+    let params = match crate::params::resolve(&checked.runbook, &given, req.use_examples) {
+        Ok(p) if errors.is_empty() => p,
+        Ok(_) => return Err(errors),
+        Err(mut e) => {
+            errors.append(&mut e);
+            return Err(errors);
+        }
+    };
+    let mut nested = HashMap::new();
+    let mut chain = vec![checked.runbook.name.clone()];
+    preload_nested(&library, config, &checked, &mut nested, &mut chain)?;
+    // Every credential any step can reach is masked from the first line on, even in the
+    // output of a step that runs before the one that uses it.
+    for step in std::iter::once(&checked)
+        .chain(nested.values().map(|c| c.as_ref()))
+        .flat_map(|c| &c.runbook.steps)
+    {
+        redactor.add_reachable(&step.action.args.as_written());
+    }
+    let selected = select(&checked, req)?;
+    let warnings = checked.warnings.clone();
+    Ok(Prepared {
+        env,
+        checked: Arc::new(checked),
+        params,
+        nested,
+        redactor,
+        selected,
+        warnings,
+    })
+}
+
+/// Loads and checks every runbook reachable through `runbook` steps, so a bad nested
+/// runbook stops the run before it starts rather than halfway.
+fn preload_nested(
+    library: &Library,
+    config: &Config,
+    checked: &Checked,
+    out: &mut HashMap<String, Arc<Checked>>,
+    chain: &mut Vec<String>,
+) -> Result<(), Vec<Diagnostic>> {
+    for step in &checked.runbook.steps {
+        let Some(arg) = step.action.action.called_runbook(&step.action.args) else {
+            continue;
+        };
+        let Some(Value::String(name)) = arg.value.literal() else {
+            return Err(vec![
+                Diagnostic::error(
+                    Rule::UnknownRunbook,
+                    format!(
+                        "step `{}`: the nested runbook's name must be written literally",
+                        step.id
+                    ),
+                )
+                .at(&checked.runbook.file, arg.value.span(), "computed name")
+                .help("opsctl checks nested runbooks before the run starts; it cannot check a computed name"),
+            ]);
+        };
+        if chain.contains(&name) {
+            return Err(vec![
+                Diagnostic::error(
+                    Rule::RunbookCycle,
+                    format!(
+                        "runbooks call each other in a loop: {} → {name}",
+                        chain.join(" → ")
+                    ),
+                )
+                .at(&checked.runbook.file, arg.value.span(), "closes the loop"),
+            ]);
+        }
+        if out.contains_key(&name) {
+            continue;
+        }
+        let file = library.resolve(&name).map_err(|d| vec![d])?;
+        let nested = library.load_checked(&file, Some(config))?;
+        chain.push(name.clone());
+        preload_nested(library, config, &nested, out, chain)?;
+        chain.pop();
+        out.insert(name, Arc::new(nested));
+    }
+    Ok(())
+}
+
+/// The steps taking part: `--only` and `--tags` select, ancestors come along.
+fn select(checked: &Checked, req: &Request) -> Result<Option<Vec<bool>>, Vec<Diagnostic>> {
+    if req.only.is_none() && req.tags.is_empty() {
+        return Ok(None);
+    }
+    let rb = &checked.runbook;
+    if let Some(only) = &req.only {
+        if rb.step(only).is_none() {
+            return Err(vec![
+                Diagnostic::error(
+                    Rule::UnknownStep,
+                    format!("--only {only}: no such step in `{}`", rb.name),
+                )
+                .help_opt(crate::suggest::help(
+                    only,
+                    rb.steps.iter().map(|s| s.id.as_str()),
+                )),
+            ]);
+        }
+    }
+    let base: Vec<usize> = (0..rb.steps.len())
+        .filter(|&i| {
+            let s = &rb.steps[i];
+            req.only.as_ref().is_none_or(|o| *o == s.id)
+                && (req.tags.is_empty() || s.tags.iter().any(|t| req.tags.contains(t)))
+        })
+        .collect();
+    if base.is_empty() {
+        return Err(vec![Diagnostic::error(
+            Rule::InvalidValue,
+            format!(
+                "no step of `{}` matches --tags {}",
+                rb.name,
+                req.tags.join(",")
+            ),
+        )]);
+    }
+    Ok(Some(checked.graph.with_ancestors(&base)))
+}
+
+/// Whether a runbook (or one it calls) has a mutating step, judged on its arguments
+/// as written.
+pub fn mutates_deep(
+    checked: &Checked,
+    nested: &HashMap<String, Arc<Checked>>,
+    depth: usize,
+) -> bool {
+    checked
+        .runbook
+        .steps
+        .iter()
+        .any(|s| match s.action.action.called_runbook(&s.action.args) {
+            Some(arg) => {
+                depth < 16
+                    && match arg.value.literal() {
+                        Some(Value::String(n)) => nested
+                            .get(&n)
+                            .is_some_and(|c| mutates_deep(c, nested, depth + 1)),
+                        _ => false,
+                    }
+            }
+            None => s.action.action.mutates(&s.action.args.as_written()),
+        })
+}
+
+/// How a prepared run executes.
+pub struct Settings {
+    pub mode: Mode,
+    /// `--max-parallel`: most steps running at once, nested runs included.
+    pub max_parallel: usize,
+    pub run_id: String,
+    pub user: String,
+    /// How to ask a person (a terminal prompt, `--yes`, a test's scripted answers).
+    pub interact: Arc<dyn Interact>,
+    pub reporters: Vec<Box<dyn Reporter>>,
+    /// Ctrl-C (or a caller) cancels the run through this.
+    pub cancel: CancellationToken,
+}
+
+/// Runs a prepared runbook to its end (or its cancellation). Reporters get every event
+/// (redacted) and are finished before this returns; cancel requests for queries cut
+/// short are sent (and waited for, at most 2 s) before it returns.
+pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
+    let sink = EventSink::new(p.redactor.clone(), s.reporters);
+    let env = Arc::new(p.env);
+    let shared = Arc::new(Shared {
+        clients: Clients::new(&env, p.redactor.clone()),
+        env,
+        redactor: p.redactor,
+        interact: s.interact,
+        sink: sink.clone(),
+        cancel: s.cancel,
+        mode: s.mode,
+        permits: Arc::new(tokio::sync::Semaphore::new(s.max_parallel.max(1))),
+        nested: p.nested,
+        run_id: s.run_id,
+        user: s.user,
+        aborted: AtomicBool::new(false),
+    });
+    let ctx = Arc::new(RunCtx::new(
+        shared,
+        p.checked,
+        p.params,
+        String::new(),
+        p.selected,
+        0,
+    ));
+    let outcome = super::run(ctx, None).await;
+    crate::targets::cleanup::wait(std::time::Duration::from_secs(2)).await;
+    sink.finish();
+    outcome
+}
