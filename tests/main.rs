@@ -11,4 +11,5 @@ mod run_db;
 mod run_http;
 mod schema;
 mod shipped;
+mod sql_safety;
 mod targets;

@@ -67,6 +67,7 @@
 mod errors;
 mod params;
 mod rows;
+pub mod statement;
 mod tls;
 
 use std::path::Path;

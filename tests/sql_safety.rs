@@ -1,0 +1,254 @@
+//! SQL that acts outside its READ ONLY transaction, run through the real `opsctl` binary
+//! against the real server as a SUPERUSER (so the server would allow every effect): without
+//! `--yes` on a non-terminal, and under `opsctl plan`, none of it may reach the server.
+//! Checked on the server itself: a victim session still answers, no advisory lock was ever
+//! held, a listener got no notification, a sequence did not move, no file was written.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use crate::support::{Project, service_url};
+
+fn admin_url() -> String {
+    service_url("OPSCTL_TEST_PG_ADMIN_URL")
+}
+
+fn unique(tag: &str) -> String {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A connection whose notifications are collected in the returned vector.
+async fn connect(url: &str) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
+    let (client, mut conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to the test server");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                sink.lock()
+                    .expect("notifications")
+                    .push(n.payload().to_string());
+            }
+        }
+    });
+    (client, seen)
+}
+
+/// Runs `opsctl` with `args` on the project, `DATABASE_URL` = the superuser URL; returns
+/// each step's JSON by id.
+fn opsctl(p: &Project, args: &[&str]) -> std::collections::HashMap<String, Value> {
+    let out = p
+        .opsctl()
+        .args(args)
+        .args(["--format", "json"])
+        .env("DATABASE_URL", admin_url())
+        .run();
+    let doc = out.json();
+    doc["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {doc}"))
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap_or_default().to_string(), s.clone()))
+        .collect()
+}
+
+#[test]
+fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let url = admin_url();
+        let (admin, _) = connect(&url).await;
+        let (victim, _) = connect(&url).await;
+        let (listener, notes) = connect(&url).await;
+        let victim_pid: i32 = victim
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("victim pid")
+            .get(0);
+        let chan = unique("opsctl_chan");
+        listener
+            .batch_execute(&format!("LISTEN {chan}"))
+            .await
+            .expect("listen");
+        let seq = unique("opsctl_seq");
+        admin
+            .batch_execute(&format!("CREATE SEQUENCE {seq}"))
+            .await
+            .expect("sequence");
+        let lock_key: i64 = 7_700_000 + i64::from(std::process::id() % 100_000);
+        let file = format!("/tmp/{}", unique("opsctl_pwned"));
+
+        let queries = [
+            format!("SELECT \"pg_terminate_backend\"({victim_pid})"),
+            format!("SELECT pg_terminate_backend/**/({victim_pid})"),
+            format!("SELECT pg_terminate_backend -- why not\n ({victim_pid})"),
+            format!("SELECT pg_catalog.pg_terminate_backend({victim_pid})"),
+            format!("SELECT PG_TERMINATE_BACKEND({victim_pid})"),
+            format!(
+                "WITH k AS (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = {victim_pid}) SELECT * FROM k"
+            ),
+            format!("SELECT * FROM pg_terminate_backend({victim_pid})"),
+            format!(
+                "SELECT count(*) FROM pg_stat_activity a, LATERAL (SELECT pg_terminate_backend(a.pid)) t WHERE a.pid = {victim_pid}"
+            ),
+            format!("SELECT coalesce(pg_terminate_backend({victim_pid}), false)"),
+            format!("DO $$ BEGIN PERFORM pg_terminate_backend({victim_pid}); END $$"),
+            format!("SELECT \"pg_advisory_lock\"({lock_key}), pg_sleep(1)"),
+            format!("SELECT pg_advisory_lock/**/({lock_key}), pg_sleep(1)"),
+            format!("SELECT pg_try_advisory_lock({lock_key}), pg_sleep(1)"),
+            format!("SELECT pg_catalog.pg_advisory_xact_lock({lock_key}), pg_sleep(1)"),
+            format!("SELECT \"pg_notify\"('{chan}', 'leaked')"),
+            format!("NOTIFY {chan}, 'leaked'"),
+            format!("SELECT nextval('{seq}')"),
+            format!("SELECT \"setval\"('{seq}', 99)"),
+            format!("COPY (SELECT 1) TO PROGRAM 'touch {file}'"),
+            "SELECT set_config('work_mem', '1MB', false)".to_string(),
+        ];
+        let p = Project::new();
+        let mut yaml = String::from("name: sneaky\ntitle: S\nsteps:\n");
+        for (i, q) in queries.iter().enumerate() {
+            let quoted = serde_json::to_string(q).expect("quote");
+            yaml.push_str(&format!(
+                "  - id: q{i}\n    postgres: {{ query: {quoted} }}\n    timeout: 20s\n"
+            ));
+        }
+        p.runbook("sneaky", &yaml);
+
+        // Watch for the advisory lock while opsctl runs: it would be held for a second.
+        let watching = Arc::new(AtomicBool::new(true));
+        let lock_seen = {
+            let watching = watching.clone();
+            let (observer, _) = connect(&url).await;
+            tokio::spawn(async move {
+                let mut seen = false;
+                while watching.load(Ordering::Relaxed) {
+                    let row = observer
+                        .query_one(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1",
+                            &[&lock_key],
+                        )
+                        .await
+                        .expect("observe locks");
+                    seen |= row.get::<_, i64>(0) > 0;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                seen
+            })
+        };
+
+        // `block_on` runs on this thread: blocking it while opsctl runs leaves the runtime's
+        // workers driving the connections and the observer. Every finding is collected, so
+        // a failure shows both what opsctl ran and what the server then saw.
+        let mut problems = Vec::new();
+        for args in [&["run", "sneaky"][..], &["plan", "sneaky", "--yes"][..]] {
+            let steps = opsctl(&p, args);
+            for (i, q) in queries.iter().enumerate() {
+                let step = &steps[&format!("q{i}")];
+                if step["status"] != "skipped" {
+                    problems.push(format!(
+                        "`opsctl {}` ran {q:?} unconfirmed: {step}",
+                        args.join(" ")
+                    ));
+                }
+            }
+        }
+        watching.store(false, Ordering::Relaxed);
+        if lock_seen.await.expect("lock observer") {
+            problems.push("an advisory lock was taken".into());
+        }
+
+        // What the server saw.
+        if let Err(e) = victim.query_one("SELECT 1", &[]).await {
+            problems.push(format!("the victim session was terminated: {e}"));
+        }
+        let held: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&lock_key],
+            )
+            .await
+            .expect("locks")
+            .get(0);
+        if held > 0 {
+            problems.push("the advisory lock is still held".into());
+        }
+        // A round trip on the listener delivers any notification already sent.
+        listener.query_one("SELECT 1", &[]).await.expect("listener");
+        let notes = notes.lock().expect("notes").clone();
+        if !notes.is_empty() {
+            problems.push(format!("notifications were sent: {notes:?}"));
+        }
+        let row = admin
+            .query_one(&format!("SELECT last_value, is_called FROM {seq}"), &[])
+            .await
+            .expect("sequence state");
+        let state = (row.get::<_, i64>(0), row.get::<_, bool>(1));
+        if state != (1, false) {
+            problems.push(format!("the sequence moved: {state:?}"));
+        }
+        let written: bool = admin
+            .query_one("SELECT pg_stat_file($1, true) IS NOT NULL", &[&file])
+            .await
+            .expect("file check")
+            .get(0);
+        if written {
+            problems.push(format!("COPY ... PROGRAM wrote {file} on the server"));
+        }
+        admin
+            .batch_execute(&format!("DROP SEQUENCE {seq}"))
+            .await
+            .expect("drop sequence");
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
+}
+
+/// The harness can see an effect: the same quoted call, confirmed with `--yes`, does
+/// terminate its victim (so the test above would fail if opsctl let it through).
+#[test]
+fn a_confirmed_quoted_terminate_does_reach_the_server() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let (victim, _) = connect(&admin_url()).await;
+        let victim_pid: i32 = victim
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("victim pid")
+            .get(0);
+        let p = Project::new();
+        p.runbook(
+            "kill",
+            &format!(
+                "name: kill\ntitle: K\nsteps:\n  - id: kill\n    postgres: {{ query: 'SELECT \"pg_terminate_backend\"({victim_pid})' }}\n"
+            ),
+        );
+        let steps = opsctl(&p, &["run", "kill", "--yes"]);
+        assert_eq!(steps["kill"]["status"], "ok", "{}", steps["kill"]);
+        assert_eq!(steps["kill"]["outputs"]["value"], true);
+        assert!(
+            victim.query_one("SELECT 1", &[]).await.is_err(),
+            "the victim survived"
+        );
+    });
+}
