@@ -195,10 +195,15 @@ pub(super) async fn server_texts(
             .zip(chunk)
             .map(|(r, (ty, _))| (r as &(dyn ToSql + Sync), ty.clone()))
             .collect();
-        let Ok(row) = client
-            .query_typed_one(&format!("SELECT {sql}"), &params)
-            .await
-        else {
+        // Output functions are the server's (or an extension's): run them in a READ ONLY
+        // transaction too, pipelined into one round trip.
+        let select = format!("SELECT {sql}");
+        let (begun, row, ended) = tokio::join!(biased;
+            client.batch_execute("BEGIN READ ONLY"),
+            client.query_typed_one(&select, &params),
+            client.batch_execute("ROLLBACK"),
+        );
+        let (Ok(()), Ok(row), Ok(())) = (begun, row, ended) else {
             // A value the server refuses (or a lost connection): keep the fallbacks.
             continue;
         };
