@@ -48,14 +48,14 @@ async fn connect(url: &str) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
     (client, seen)
 }
 
-/// Runs `opsctl` with `args` on the project, `DATABASE_URL` = the superuser URL; returns
-/// each step's JSON by id.
-fn opsctl(p: &Project, args: &[&str]) -> std::collections::HashMap<String, Value> {
+/// Runs `opsctl` with `args` on the project, `DATABASE_URL` = `url`; returns each step's
+/// JSON by id.
+fn opsctl(p: &Project, url: &str, args: &[&str]) -> std::collections::HashMap<String, Value> {
     let out = p
         .opsctl()
         .args(args)
         .args(["--format", "json"])
-        .env("DATABASE_URL", admin_url())
+        .env("DATABASE_URL", url)
         .run();
     let doc = out.json();
     doc["steps"]
@@ -64,6 +64,12 @@ fn opsctl(p: &Project, args: &[&str]) -> std::collections::HashMap<String, Value
         .iter()
         .map(|s| (s["id"].as_str().unwrap_or_default().to_string(), s.clone()))
         .collect()
+}
+
+/// `url` for sessions with `standard_conforming_strings = off`.
+fn old_strings_url(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20standard_conforming_strings%3Doff")
 }
 
 #[test]
@@ -110,6 +116,8 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
                 "SELECT count(*) FROM pg_stat_activity a, LATERAL (SELECT pg_terminate_backend(a.pid)) t WHERE a.pid = {victim_pid}"
             ),
             format!("SELECT coalesce(pg_terminate_backend({victim_pid}), false)"),
+            // With standard_conforming_strings = off the string ends at the second quote.
+            format!(r"SELECT 'a\' -- ', pg_terminate_backend({victim_pid})"),
             format!("DO $$ BEGIN PERFORM pg_terminate_backend({victim_pid}); END $$"),
             format!("SELECT \"pg_advisory_lock\"({lock_key}), pg_sleep(1)"),
             format!("SELECT pg_advisory_lock/**/({lock_key}), pg_sleep(1)"),
@@ -158,8 +166,14 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
         // workers driving the connections and the observer. Every finding is collected, so
         // a failure shows both what opsctl ran and what the server then saw.
         let mut problems = Vec::new();
-        for args in [&["run", "sneaky"][..], &["plan", "sneaky", "--yes"][..]] {
-            let steps = opsctl(&p, args);
+        // The same, on a session reading backslashes in strings as escapes.
+        let old_strings = old_strings_url(&url);
+        for (target, args) in [
+            (&url, &["run", "sneaky"][..]),
+            (&url, &["plan", "sneaky", "--yes"][..]),
+            (&old_strings, &["run", "sneaky"][..]),
+        ] {
+            let steps = opsctl(&p, target, args);
             for (i, q) in queries.iter().enumerate() {
                 let step = &steps[&format!("q{i}")];
                 if step["status"] != "skipped" {
@@ -220,35 +234,45 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
     });
 }
 
-/// The harness can see an effect: the same quoted call, confirmed with `--yes`, does
-/// terminate its victim (so the test above would fail if opsctl let it through).
+/// The harness can see an effect: the same calls, confirmed with `--yes`, do terminate
+/// their victims (so the test above would fail if opsctl let them through), including the
+/// one hidden in a string for sessions with `standard_conforming_strings = off`.
 #[test]
-fn a_confirmed_quoted_terminate_does_reach_the_server() {
+fn confirmed_calls_do_reach_the_server() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("rt");
     rt.block_on(async {
-        let (victim, _) = connect(&admin_url()).await;
-        let victim_pid: i32 = victim
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .expect("victim pid")
-            .get(0);
-        let p = Project::new();
-        p.runbook(
-            "kill",
-            &format!(
-                "name: kill\ntitle: K\nsteps:\n  - id: kill\n    postgres: {{ query: 'SELECT \"pg_terminate_backend\"({victim_pid})' }}\n"
+        for (url, query) in [
+            (admin_url(), "SELECT \"pg_terminate_backend\"(PID)"),
+            (
+                old_strings_url(&admin_url()),
+                r"SELECT 'a\' -- ', pg_terminate_backend(PID)",
             ),
-        );
-        let steps = opsctl(&p, &["run", "kill", "--yes"]);
-        assert_eq!(steps["kill"]["status"], "ok", "{}", steps["kill"]);
-        assert_eq!(steps["kill"]["outputs"]["value"], true);
-        assert!(
-            victim.query_one("SELECT 1", &[]).await.is_err(),
-            "the victim survived"
-        );
+        ] {
+            let (victim, _) = connect(&admin_url()).await;
+            let victim_pid: i32 = victim
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .expect("victim pid")
+                .get(0);
+            let query = serde_json::to_string(&query.replace("PID", &victim_pid.to_string()))
+                .expect("quote");
+            let p = Project::new();
+            p.runbook(
+                "kill",
+                &format!(
+                    "name: kill\ntitle: K\nsteps:\n  - id: kill\n    postgres: {{ query: {query} }}\n"
+                ),
+            );
+            let steps = opsctl(&p, &url, &["run", "kill", "--yes"]);
+            assert_eq!(steps["kill"]["status"], "ok", "{query}: {}", steps["kill"]);
+            assert!(
+                victim.query_one("SELECT 1", &[]).await.is_err(),
+                "{query}: the victim survived"
+            );
+        }
     });
 }

@@ -26,6 +26,7 @@
 
 use std::fmt;
 
+use pg_query::ParserOptions;
 use serde_json::Value;
 
 /// Why SQL may change something.
@@ -54,41 +55,23 @@ impl fmt::Display for SideEffect {
 enum Match {
     Exact,
     Prefix,
+    Suffix,
 }
 
 /// Functions that act even inside a READ ONLY transaction, or whose effect outlives it
 /// (PostgreSQL docs, "System Administration Functions" and friends, plus common
 /// extensions). Matched against the last component of the called name.
+#[rustfmt::skip]
 const FUNCTIONS: &[(&str, Match, &str)] = &[
     // Server signalling.
-    (
-        "pg_cancel_backend",
-        Match::Exact,
-        "cancels another session's query",
-    ),
-    (
-        "pg_terminate_backend",
-        Match::Exact,
-        "terminates another session",
-    ),
-    (
-        "pg_reload_conf",
-        Match::Exact,
-        "reloads the server configuration",
-    ),
+    ("pg_cancel_backend", Match::Exact, "cancels another session's query"),
+    ("pg_terminate_backend", Match::Exact, "terminates another session"),
+    ("pg_reload_conf", Match::Exact, "reloads the server configuration"),
     ("pg_rotate_logfile", Match::Prefix, "rotates the server log"),
-    (
-        "pg_log_backend_memory_contexts",
-        Match::Exact,
-        "writes to the server log",
-    ),
+    ("pg_log_backend_memory_contexts", Match::Exact, "writes to the server log"),
     ("pg_log_standby_snapshot", Match::Exact, "writes WAL"),
     // Locks that outlive the statement (session level) or block others while it runs.
-    (
-        "pg_advisory_",
-        Match::Prefix,
-        "takes or releases an advisory lock",
-    ),
+    ("pg_advisory_", Match::Prefix, "takes or releases an advisory lock"),
     ("pg_try_advisory_", Match::Prefix, "takes an advisory lock"),
     // Notifications and settings.
     ("pg_notify", Match::Exact, "sends a notification"),
@@ -99,11 +82,7 @@ const FUNCTIONS: &[(&str, Match, &str)] = &[
     ("setval", Match::Exact, "sets a sequence"),
     // Transaction ids are consumed even by a rolled-back transaction.
     ("txid_current", Match::Exact, "consumes a transaction id"),
-    (
-        "pg_current_xact_id",
-        Match::Exact,
-        "consumes a transaction id",
-    ),
+    ("pg_current_xact_id", Match::Exact, "consumes a transaction id"),
     // Backup and WAL control.
     ("pg_backup_start", Match::Exact, "starts a backup"),
     ("pg_backup_stop", Match::Exact, "stops a backup"),
@@ -111,132 +90,41 @@ const FUNCTIONS: &[(&str, Match, &str)] = &[
     ("pg_stop_backup", Match::Exact, "stops a backup"),
     ("pg_switch_wal", Match::Exact, "switches the WAL file"),
     ("pg_switch_xlog", Match::Exact, "switches the WAL file"),
-    (
-        "pg_create_restore_point",
-        Match::Exact,
-        "writes a restore point",
-    ),
+    ("pg_create_restore_point", Match::Exact, "writes a restore point"),
     ("pg_promote", Match::Exact, "promotes a standby"),
-    (
-        "pg_wal_replay_",
-        Match::Prefix,
-        "pauses or resumes recovery",
-    ),
-    (
-        "pg_xlog_replay_",
-        Match::Prefix,
-        "pauses or resumes recovery",
-    ),
+    ("pg_wal_replay_", Match::Prefix, "pauses or resumes recovery"),
+    ("pg_xlog_replay_", Match::Prefix, "pauses or resumes recovery"),
     ("pg_logical_emit_message", Match::Exact, "writes WAL"),
-    // Replication slots and origins.
-    (
-        "pg_create_physical_replication_slot",
-        Match::Exact,
-        "creates a replication slot",
-    ),
-    (
-        "pg_create_logical_replication_slot",
-        Match::Exact,
-        "creates a replication slot",
-    ),
-    (
-        "pg_copy_physical_replication_slot",
-        Match::Exact,
-        "creates a replication slot",
-    ),
-    (
-        "pg_copy_logical_replication_slot",
-        Match::Exact,
-        "creates a replication slot",
-    ),
-    (
-        "pg_drop_replication_slot",
-        Match::Exact,
-        "drops a replication slot",
-    ),
-    (
-        "pg_replication_slot_advance",
-        Match::Exact,
-        "advances a replication slot",
-    ),
-    (
-        "pg_logical_slot_get_",
-        Match::Prefix,
-        "consumes a replication slot's changes",
-    ),
-    (
-        "pg_sync_replication_slots",
-        Match::Exact,
-        "synchronises replication slots",
-    ),
-    (
-        "pg_replication_origin_",
-        Match::Prefix,
-        "manages a replication origin",
-    ),
-    // Statistics.
+    // Replication slots and origins. Any `pg_create_*`, `pg_drop_*`, `pg_copy_*` or
+    // `pg_set_*` makes or changes a server object.
+    ("pg_create_", Match::Prefix, "creates a server object (replication slot, ...)"),
+    ("pg_drop_", Match::Prefix, "drops a server object (replication slot, ...)"),
+    ("pg_copy_", Match::Prefix, "copies a replication slot"),
+    ("pg_set_", Match::Prefix, "changes server state"),
+    ("pg_replication_slot_advance", Match::Exact, "advances a replication slot"),
+    ("pg_logical_slot_get_", Match::Prefix, "consumes a replication slot's changes"),
+    ("pg_sync_replication_slots", Match::Exact, "synchronises replication slots"),
+    ("pg_replication_origin_", Match::Prefix, "manages a replication origin"),
+    // Statistics (extensions name theirs `*_reset`: pg_stat_statements_reset, ...).
     ("pg_stat_reset", Match::Prefix, "resets statistics"),
-    (
-        "pg_stat_statements_reset",
-        Match::Exact,
-        "resets statistics",
-    ),
-    (
-        "pg_restore_relation_stats",
-        Match::Exact,
-        "changes planner statistics",
-    ),
-    (
-        "pg_clear_relation_stats",
-        Match::Exact,
-        "changes planner statistics",
-    ),
-    (
-        "pg_restore_attribute_stats",
-        Match::Exact,
-        "changes planner statistics",
-    ),
-    (
-        "pg_clear_attribute_stats",
-        Match::Exact,
-        "changes planner statistics",
-    ),
-    // Catalog and index maintenance.
-    (
-        "pg_import_system_collations",
-        Match::Exact,
-        "creates collations",
-    ),
-    (
-        "pg_extension_config_dump",
-        Match::Exact,
-        "changes an extension's configuration",
-    ),
-    (
-        "brin_summarize_new_values",
-        Match::Exact,
-        "changes an index",
-    ),
+    ("_reset", Match::Suffix, "resets server state"),
+    ("pg_restore_relation_stats", Match::Exact, "changes planner statistics"),
+    ("pg_clear_relation_stats", Match::Exact, "changes planner statistics"),
+    ("pg_restore_attribute_stats", Match::Exact, "changes planner statistics"),
+    ("pg_clear_attribute_stats", Match::Exact, "changes planner statistics"),
+    // Catalog, index and buffer maintenance.
+    ("pg_import_system_collations", Match::Exact, "creates collations"),
+    ("pg_extension_config_dump", Match::Exact, "changes an extension's configuration"),
+    ("brin_summarize_new_values", Match::Exact, "changes an index"),
     ("brin_summarize_range", Match::Exact, "changes an index"),
     ("brin_desummarize_range", Match::Exact, "changes an index"),
     ("gin_clean_pending_list", Match::Exact, "changes an index"),
-    (
-        "pg_truncate_visibility_map",
-        Match::Exact,
-        "changes a relation's visibility map",
-    ),
-    (
-        "heap_force_",
-        Match::Prefix,
-        "changes tuples directly (pg_surgery)",
-    ),
+    ("pg_truncate_visibility_map", Match::Exact, "changes a relation's visibility map"),
+    ("pg_buffercache_evict", Match::Prefix, "evicts shared buffers"),
+    ("heap_force_", Match::Prefix, "changes tuples directly (pg_surgery)"),
     ("binary_upgrade_", Match::Prefix, "changes the catalog"),
     // Large objects and server files.
-    (
-        "lo_import",
-        Match::Exact,
-        "reads a server file into a large object",
-    ),
+    ("lo_import", Match::Exact, "reads a server file into a large object"),
     ("lo_export", Match::Exact, "writes a server file"),
     ("lo_unlink", Match::Exact, "deletes a large object"),
     ("lo_create", Match::Exact, "creates a large object"),
@@ -245,32 +133,40 @@ const FUNCTIONS: &[(&str, Match, &str)] = &[
     ("lo_from_bytea", Match::Exact, "creates a large object"),
     ("lo_truncate", Match::Prefix, "truncates a large object"),
     ("lowrite", Match::Exact, "writes a large object"),
-    (
-        "pg_file_",
-        Match::Prefix,
-        "writes, renames or deletes a server file (adminpack)",
-    ),
+    ("pg_file_", Match::Prefix, "writes, renames or deletes a server file (adminpack)"),
     // Reaching other servers.
     ("dblink", Match::Prefix, "runs SQL on another connection"),
-    (
-        "postgres_fdw_disconnect",
-        Match::Prefix,
-        "closes foreign-server connections",
-    ),
+    ("postgres_fdw_disconnect", Match::Prefix, "closes foreign-server connections"),
     // Functions that run SQL given as text, which this check cannot see.
     ("query_to_xml", Match::Prefix, "runs SQL given as text"),
     ("ts_stat", Match::Exact, "runs SQL given as text"),
     ("crosstab", Match::Prefix, "runs SQL given as text"),
+    ("connectby", Match::Exact, "runs SQL built from text"),
     // `ts_rewrite(query, select_text)` runs SQL; the three-argument form does not.
     ("ts_rewrite", Match::Exact, "runs SQL given as text"),
 ];
 
 /// Why `sql` may change something, or `None` if every statement in it is read-only.
 pub fn side_effect(sql: &str) -> Option<SideEffect> {
-    let parsed = match pg_query::parse(sql, 0) {
+    let parsed = match pg_query::parse(sql, ParserOptions::DEFAULT) {
         Ok(p) => p,
         Err(e) => return Some(SideEffect::Unparseable(parse_message(&e))),
     };
+    if let Some(effect) = tree_effect(&parsed) {
+        return Some(effect);
+    }
+    // A server (or role, or URL) with `standard_conforming_strings = off` reads backslashes
+    // in '...' as escapes, so `'a\' -- ', pg_terminate_backend(1)` hides a call from the
+    // reading above. That reading must be harmless too; if it does not parse, such a server
+    // refuses the SQL, so nothing runs there.
+    match pg_query::parse(sql, ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS) {
+        Ok(other) => tree_effect(&other),
+        Err(_) => None,
+    }
+}
+
+/// The first side effect of any statement of a parse.
+fn tree_effect(parsed: &pg_query::ParseResult) -> Option<SideEffect> {
     for raw in &parsed.protobuf.stmts {
         let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
             return Some(SideEffect::Unparseable("an empty statement node".into()));
@@ -398,34 +294,49 @@ fn node_effect(key: &str, body: &Value, top: bool) -> Option<SideEffect> {
         }
         // `SELECT ... INTO t` creates a table.
         "into_clause" if !body.is_null() => Some(SideEffect::Statement("SELECT INTO".into())),
+        // Attribute notation calls a one-argument function: `(t).f` and `t.f` are `f(t)`.
+        "ColumnRef" => names_of(body.get("fields"))
+            .skip(1)
+            .find_map(|name| denied(name, 1)),
+        "AIndirection" => names_of(body.get("indirection")).find_map(|name| denied(name, 1)),
         _ => None,
     }
 }
 
+/// The names in a list of `String` nodes (a qualified name, a column reference's fields).
+fn names_of(list: Option<&Value>) -> impl Iterator<Item = &str> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| unwrap_node(n)?.get("String")?.get("sval")?.as_str())
+}
+
 /// A function call against [`FUNCTIONS`].
 fn judge_call(call: &Value) -> Option<SideEffect> {
-    let names = call.get("funcname")?.as_array()?;
-    let name = names
-        .last()
-        .and_then(unwrap_node)
-        .and_then(|n| n.get("String"))
-        .and_then(|s| s.get("sval"))
-        .and_then(Value::as_str)?;
+    let name = names_of(call.get("funcname")).last()?;
     let args = call
         .get("args")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
+    // Local to our transaction when the third argument is literally true.
+    if name == "set_config" && args.len() == 3 && args.get(2).is_some_and(is_true_literal) {
+        return None;
+    }
+    denied(name, args.len())
+}
+
+/// `name`, called with `args` arguments, against [`FUNCTIONS`].
+fn denied(name: &str, args: usize) -> Option<SideEffect> {
     let (_, _, why) = FUNCTIONS.iter().find(|(f, how, _)| match how {
         Match::Exact => name == *f,
         Match::Prefix => name.starts_with(f),
+        Match::Suffix => name.ends_with(f),
     })?;
-    let harmless = match name {
-        // Local to our transaction when the third argument is literally true.
-        "set_config" => args.len() == 3 && args.get(2).is_some_and(is_true_literal),
-        "ts_rewrite" => args.len() != 2,
-        _ => false,
-    };
-    (!harmless).then(|| SideEffect::Function {
+    // `ts_rewrite(query, target, substitute)` runs no SQL; only the two-argument form does.
+    if name == "ts_rewrite" && args != 2 {
+        return None;
+    }
+    Some(SideEffect::Function {
         name: name.to_string(),
         why,
     })
@@ -504,6 +415,10 @@ mod tests {
             "SELECT ts_rewrite('a & b'::tsquery, 'a'::tsquery, 'c'::tsquery)",
             "SELECT currval('s'), lastval(), pg_sleep(0)",
             "SELECT * FROM pg_locks FOR UPDATE",
+            r"SELECT 'C:\' AS windows_path",
+            r"SELECT 'a\' AS x, ' -- ', pg_sleep(0)",
+            "SELECT stats_reset FROM pg_stat_database",
+            "SELECT nextval FROM t",
             "",
             "-- nothing",
         ] {
@@ -543,6 +458,10 @@ mod tests {
             "SELECT 1; SELECT pg_terminate_backend(1)",
             "SELECT 1 GROUP BY pg_terminate_backend(1) HAVING true",
             "SELECT row_number() OVER (ORDER BY pg_terminate_backend(1))",
+            "SELECT * FROM pg_class TABLESAMPLE system (pg_terminate_backend(1)::int)",
+            // Read with standard_conforming_strings = off, the string ends later.
+            r"SELECT 'a\' -- ', pg_terminate_backend(1)",
+            r"SELECT 'a\' AS x, $$ -- $$ || pg_terminate_backend(1)::text",
         ] {
             calls(sql, "pg_terminate_backend");
         }
@@ -625,6 +544,28 @@ mod tests {
             ),
             ("SELECT * FROM ts_stat('SELECT 1')", "ts_stat"),
             ("SELECT ts_rewrite('a'::tsquery, 'SELECT 1')", "ts_rewrite"),
+            (
+                "SELECT pg_create_physical_replication_slot('s')",
+                "pg_create_physical_replication_slot",
+            ),
+            (
+                "SELECT pg_copy_logical_replication_slot('a', 'b')",
+                "pg_copy_logical_replication_slot",
+            ),
+            (
+                "SELECT pg_stat_statements_reset()",
+                "pg_stat_statements_reset",
+            ),
+            ("SELECT pg_stat_kcache_reset()", "pg_stat_kcache_reset"),
+            (
+                "SELECT * FROM connectby('t', 'id', 'parent', '1', 0)",
+                "connectby",
+            ),
+            (
+                "SELECT (s).nextval FROM (SELECT 's'::regclass AS s) x",
+                "nextval",
+            ),
+            ("SELECT x.nextval FROM (SELECT 's'::regclass) x", "nextval"),
         ] {
             calls(sql, f);
         }
