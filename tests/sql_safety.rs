@@ -2,7 +2,8 @@
 //! against the real server as a SUPERUSER (so the server would allow every effect): without
 //! `--yes` on a non-terminal, and under `opsctl plan`, none of it may reach the server.
 //! Checked on the server itself: a victim session still answers, no advisory lock was ever
-//! held, a listener got no notification, a sequence did not move, no file was written.
+//! held, a listener got no notification, a sequence did not move, no file was written, a
+//! table kept its row and no table was created.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +100,11 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
             .batch_execute(&format!("CREATE SEQUENCE {seq}"))
             .await
             .expect("sequence");
+        let table = unique("opsctl_victim_rows");
+        admin
+            .batch_execute(&format!("CREATE TABLE {table} AS SELECT 1 AS id"))
+            .await
+            .expect("table");
         let lock_key: i64 = 7_700_000 + i64::from(std::process::id() % 100_000);
         let file = format!("/tmp/{}", unique("opsctl_pwned"));
 
@@ -129,6 +135,13 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
             format!("SELECT \"setval\"('{seq}', 99)"),
             format!("COPY (SELECT 1) TO PROGRAM 'touch {file}'"),
             "SELECT set_config('work_mem', '1MB', false)".to_string(),
+            format!("WITH d AS (DELETE FROM {table} RETURNING *) SELECT count(*) FROM d"),
+            format!("SELECT 1 INTO {table}_copy"),
+            format!("LISTEN {chan}"),
+            "SET work_mem = '1MB'".to_string(),
+            "LOAD 'auto_explain'".to_string(),
+            "CHECKPOINT".to_string(),
+            "SELECT txid_current()".to_string(),
         ];
         let p = Project::new();
         let mut yaml = String::from("name: sneaky\ntitle: S\nsteps:\n");
@@ -226,6 +239,26 @@ fn sql_acting_outside_the_transaction_never_reaches_the_server_unconfirmed() {
         if written {
             problems.push(format!("COPY ... PROGRAM wrote {file} on the server"));
         }
+        let rows: i64 = admin
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("table rows")
+            .get(0);
+        if rows != 1 {
+            problems.push(format!("{table} lost its row"));
+        }
+        let copied: bool = admin
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{table}_copy")])
+            .await
+            .expect("copy check")
+            .get(0);
+        if copied {
+            problems.push("SELECT INTO created a table".into());
+        }
+        admin
+            .batch_execute(&format!("DROP TABLE {table}; DROP TABLE IF EXISTS {table}_copy"))
+            .await
+            .expect("drop table");
         admin
             .batch_execute(&format!("DROP SEQUENCE {seq}"))
             .await
