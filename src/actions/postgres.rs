@@ -110,10 +110,14 @@ impl Action for Postgres {
     fn describe(&self, args: &Value, _env: &EnvConfig) -> String {
         let query = arg_str(args, "query").unwrap_or("?");
         let one_line = query.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mode = if self.mutates(args) {
-            ""
+        // Say why an undeclared query asks for confirmation: the reader must see it.
+        let mode = if arg_bool(args, "mutating", false) {
+            String::new()
         } else {
-            " (read-only)"
+            match statement::side_effect(query) {
+                Some(why) => format!(" (changes something: {why})"),
+                None => " (read-only)".to_string(),
+            }
         };
         format!(
             "postgres {}{mode}: {one_line}",
@@ -193,5 +197,26 @@ mod tests {
         }
         assert!(!p.mutates(&json!({"query": "SELECT \"PG_TERMINATE_BACKEND\"(1)"})));
         assert!(!p.mutates(&json!({"query": "EXPLAIN SELECT * FROM pg_class"})));
+    }
+
+    #[test]
+    fn the_description_says_why_a_query_asks_first() {
+        let env = EnvConfig::default();
+        let p = Postgres;
+        assert_eq!(
+            p.describe(
+                &json!({"query": "SELECT \"pg_terminate_backend\"(1)"}),
+                &env
+            ),
+            "postgres default (changes something: calls pg_terminate_backend(), which terminates another session): SELECT \"pg_terminate_backend\"(1)"
+        );
+        assert_eq!(
+            p.describe(&json!({"query": "SELECT 1", "target": "primary"}), &env),
+            "postgres primary (read-only): SELECT 1"
+        );
+        assert_eq!(
+            p.describe(&json!({"query": "DELETE FROM t", "mutating": true}), &env),
+            "postgres default: DELETE FROM t"
+        );
     }
 }
