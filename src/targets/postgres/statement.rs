@@ -17,7 +17,11 @@
 //! - Every function call anywhere in the tree (CTEs, subqueries, arguments, `ORDER BY`,
 //!   `FROM f(...)`, ...) is checked against [`FUNCTIONS`] by its last name component as
 //!   the parser left it: unquoted names are already lower-cased, quoted ones keep their
-//!   case, exactly as the server resolves them.
+//!   case, exactly as the server resolves them. Attribute notation (`(t).f`, which calls
+//!   `f(t)`) is checked too.
+//! - The SQL is also read as a session with `standard_conforming_strings = off` would read
+//!   it (backslashes escape quotes in '...'), where a string can end elsewhere and uncover
+//!   a call; that reading must be harmless as well.
 //!
 //! What a parse tree cannot show: functions, views and rules defined in the database that
 //! call these functions themselves (`SELECT my_kill_all()`). Those run inside the READ ONLY
