@@ -269,6 +269,43 @@ async fn catalog_money_text_search_geometry_and_multiranges_read_as_the_server_p
         assert_eq!(row["arr"], json!(["pg_class", "pg_type"]));
     }
 
+    // A type the server will not take back (pg_node_tree) costs only its own text;
+    // anyarray (pg_stats) is an array of its element type.
+    let t = unique("stats");
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE {t} AS SELECT (g % 3)::int AS k FROM generate_series(1, 300) g; \
+             ANALYZE {t}; GRANT SELECT ON {t} TO opsctl_test"
+        ))
+        .await
+        .expect("analyzed table");
+    let r = q(
+        &p,
+        &format!(
+            "SELECT 'pg_class'::regclass AS rc, (SELECT ev_action FROM pg_rewrite LIMIT 1) AS tree, \
+             (SELECT most_common_vals FROM pg_stats WHERE tablename = '{t}' AND attname = 'k') AS mcv"
+        ),
+        &[],
+        false,
+    )
+    .await
+    .expect("mixed");
+    assert_eq!(r.rows[0]["rc"], json!("pg_class"));
+    assert!(
+        r.rows[0]["tree"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("({QUERY")),
+        "{}",
+        r.rows[0]["tree"]
+    );
+    let mut mcv = r.rows[0]["mcv"].as_array().cloned().unwrap_or_default();
+    mcv.sort_by_key(|v| v.as_i64());
+    assert_eq!(mcv, vec![json!(0), json!(1), json!(2)]);
+    admin
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .expect("drop");
+
     let r = q(
         &p,
         r#"SELECT 'a=>1, b=>NULL, "c d"=>"x\"y"'::hstore AS h, ''::hstore AS e"#,

@@ -184,7 +184,12 @@ pub(super) async fn server_texts(
     let mut wanted = cx.wanted.map(RefCell::into_inner).unwrap_or_default();
     wanted.sort_by(|a, b| (a.0.oid(), &a.1).cmp(&(b.0.oid(), &b.1)));
     wanted.dedup_by(|a, b| a.0.oid() == b.0.oid() && a.1 == b.1);
-    for chunk in wanted.chunks(TEXTS_PER_QUERY) {
+    // One type per query: a type the server cannot take back (`anyarray`, a type without a
+    // binary input function) costs only its own texts.
+    let chunks = wanted
+        .chunk_by(|a, b| a.0.oid() == b.0.oid())
+        .flat_map(|same_type| same_type.chunks(TEXTS_PER_QUERY));
+    for chunk in chunks {
         let sql = (1..=chunk.len())
             .map(|i| format!("${i}::text"))
             .collect::<Vec<_>>()
@@ -285,6 +290,8 @@ fn server_printed_value(cx: &Cx<'_>, ty: &Type, raw: &[u8]) -> Value {
     // reg* values are OIDs: the server prints an OID it cannot name as the number.
     match <[u8; 4]>::try_from(raw) {
         Ok(b) if ty.name().starts_with("reg") => Value::String(u32::from_be_bytes(b).to_string()),
+        // Types sent as their text (`pg_node_tree`, ...) but not accepted back.
+        _ if printable(raw) => text(raw),
         _ => Value::String(format!("<unsupported type {}>", ty.name())),
     }
 }
@@ -341,6 +348,14 @@ impl<'a> Reader<'a> {
         }
         self.take(len as usize).map(Some)
     }
+}
+
+/// UTF-8 without control characters other than tab and line breaks.
+fn printable(raw: &[u8]) -> bool {
+    std::str::from_utf8(raw).is_ok_and(|s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    })
 }
 
 fn text(raw: &[u8]) -> Value {
@@ -451,14 +466,19 @@ fn try_decode(cx: &Cx<'_>, ty: &Type, raw: &[u8]) -> DecodeResult {
         }
         Type::VOID => Value::Null,
         Type::RECORD => decode_record(cx, raw, None)?,
+        // `pg_stats.most_common_vals` and friends: an array that names its element type.
+        Type::ANYARRAY => {
+            let _ndim = r.i32()?;
+            let _has_nulls = r.i32()?;
+            match Type::from_oid(r.u32()?) {
+                Some(elem) => decode_array(cx, &elem, raw)?,
+                None => server_printed_value(cx, ty, raw),
+            }
+        }
         _ if ty.name() == "hstore" => decode_hstore(raw)?,
         _ => {
             // Extension types (citext and the like): text when the bytes are printable text.
-            let printable = std::str::from_utf8(raw).is_ok_and(|s| {
-                !s.chars()
-                    .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-            });
-            if ty.name() == "citext" || (ty.schema() != "pg_catalog" && printable) {
+            if ty.name() == "citext" || (ty.schema() != "pg_catalog" && printable(raw)) {
                 text(raw)
             } else {
                 // Anything else (aclitem, ltree, PostGIS geometry, ...): the server's text.
