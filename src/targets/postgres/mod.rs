@@ -57,24 +57,29 @@
 //!   `numeric`: a number stays a JSON number when an `i64`, `u64` or `f64` holds it exactly,
 //!   otherwise it becomes a string with its exact text (`12345678901234567890123456789` →
 //!   `"12345678901234567890123456789"`; `1e400` in `json` → `"1e400"`, in `jsonb` the server's
-//!   400-digit text). A duplicate key in `json` keeps its last value.
+//!   400-digit text). A duplicate key in `json` keeps its last value; a document nested more
+//!   than 512 levels deep stays one string of its text.
 //! - `uuid` → string; `bytea` → base64 (standard alphabet); `hstore` → an object of key →
 //!   string or null.
 //! - `inet/cidr`, `macaddr`, `bit/varbit`, `pg_lsn`, `tid`, ranges → their text form.
-//! - Printed by the server itself, exactly as `value::text` (their binary values are sent back
-//!   in one extra `SELECT $1::text, ...` on the same connection after the statement, once per
-//!   distinct value): the `reg*` types (`regclass` → `"pg_class"`, `"pg_catalog.pg_locks"` or
-//!   `"public.t"` as the session's `search_path` makes it; an OID naming nothing → its number as
-//!   a string, as the server prints it), `money` (in the session's `lc_monetary`: `"$1,234.56"`),
-//!   `tsvector`/`tsquery`, the geometric types (`point`, `line`, `lseg`, `box`, `path`,
-//!   `polygon`, `circle`), multiranges (`"{[1,3),[5,7)}"`) and any other type read here (e.g.
-//!   `aclitem`, PostGIS `geometry`). If that lookup fails, `reg*` values become their OID as a
-//!   string and the others `"<unsupported type NAME>"`.
-//! - arrays (any number of dimensions) → nested JSON arrays; named composite values (a
-//!   `CREATE TYPE ... AS (...)` type, a table's row type) → objects keyed by attribute name;
-//!   anonymous `record`s (`ROW(1, 'a')`, `(r, 1)`) → arrays, because the server sends only their
-//!   fields' type OIDs: fields of built-in types are decoded as above, others (composites, enums)
-//!   are the server's text (`"(1,\"a b\",sad)"`); `void` and SQL NULL → null.
+//! - Printed by the server itself, exactly as `value::text`: the `reg*` types (`regclass` →
+//!   `"pg_class"`, `"pg_catalog.pg_locks"` or `"public.t"` as the session's `search_path` makes
+//!   it; an OID naming nothing → its number as a string, as the server prints it), `money` (in
+//!   the session's `lc_monetary`: `"$1,234.56"`), `tsvector`/`tsquery`, the geometric types
+//!   (`point`, `line`, `lseg`, `box`, `path`, `polygon`, `circle`), multiranges
+//!   (`"{[1,3),[5,7)}"`) and any other type not decoded here (e.g. `aclitem`, PostGIS
+//!   `geometry`). After the statement, the distinct binary values of each such type go back
+//!   typed in one `SELECT $1::text, ...` on the same connection, inside `BEGIN READ ONLY` ...
+//!   `ROLLBACK` (pipelined: one round trip per type). If the server refuses a type's values
+//!   (it cannot take back `pg_node_tree`, say) or the lookup fails, `reg*` values become their
+//!   OID as a string, values whose binary form is printable text that text, and others
+//!   `"<unsupported type NAME>"`.
+//! - arrays (any number of dimensions, and `anyarray` such as `pg_stats.most_common_vals`) →
+//!   nested JSON arrays; named composite values (a `CREATE TYPE ... AS (...)` type, a table's
+//!   row type) → objects keyed by attribute name; anonymous `record`s (`ROW(1, 'a')`, `(r, 1)`)
+//!   → arrays, because the server sends only their fields' type OIDs: fields of built-in types
+//!   are decoded as above, others (composites, enums) are the server's text
+//!   (`"(1,\"a b\",sad)"`); `void` and SQL NULL → null.
 //!
 //! # Errors
 //! Every message names the target and passes through the run's [`Redactor`]. Server errors read
