@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
+# System packages the build needs (libclang-dev for the pg_query crate).
+# shellcheck source=scripts/build-deps.sh
+. scripts/build-deps.sh
+
 echo "==> cargo build" >&2
 cargo build --quiet --locked
 

@@ -11,6 +11,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# System packages the build needs (libclang-dev for the pg_query crate).
+# shellcheck source=scripts/build-deps.sh
+. scripts/build-deps.sh
+
 # shellcheck source=scripts/test-services.sh
 . scripts/test-services.sh
 

@@ -14,4 +14,5 @@ mod safety;
 mod scheduler;
 mod schema;
 mod shipped;
+mod sql_safety;
 mod targets;

@@ -10,6 +10,7 @@ use super::spec::{ActionSpec, ArgsSchema, OutputSpec};
 use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
+use crate::targets::postgres::statement;
 
 pub struct Postgres;
 
@@ -54,23 +55,15 @@ static SPEC: ActionSpec = ActionSpec {
         },
     ],
     exclusive: &[],
-    mutating: "with `mutating: true`, or when the query calls a function that acts outside transactions (pg_terminate_backend, advisory locks, dblink, ...); otherwise the query runs in a READ ONLY transaction",
+    mutating: "with `mutating: true`, or when the query is anything but a read (SELECT, VALUES, TABLE, SHOW, SET LOCAL, EXPLAIN of those) or calls a function that acts outside transactions (pg_terminate_backend, advisory locks, nextval, dblink, ...), as PostgreSQL's own parser reads it; otherwise the query runs in a READ ONLY transaction",
     default_expect: "no error answer",
 };
 
-/// Functions that act even inside a READ ONLY transaction (terminating backends, taking
-/// session locks, reloading config, reaching other servers, running programs): a query
-/// calling them changes something, so it asks for confirmation and `plan` does not run it.
-static SIDE_EFFECTS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
-        r"(?i)\b(pg_terminate_backend|pg_cancel_backend|pg_(try_)?advisory_(xact_)?lock(_shared)?|pg_advisory_unlock(_shared|_all)?|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|pg_create_restore_point|pg_promote|pg_wal_replay_(pause|resume)|pg_log_backend_memory_contexts|pg_notify|set_config|dblink(_exec|_connect|_send_query)?|lo_(import|export|unlink)|pg_file_(write|rename|unlink))\s*\(|\bprogram\s+'",
-    )
-    .expect("static regex")
-});
-
-/// Whether a query calls something that acts outside its READ ONLY transaction.
+/// Whether a query may change something although it runs in a READ ONLY transaction: any
+/// statement kind but a read, or a call to a function that acts outside the transaction
+/// (judged on PostgreSQL's own parse tree, see [`statement`]).
 pub fn acts_outside_transactions(query: &str) -> bool {
-    SIDE_EFFECTS.is_match(query)
+    statement::side_effect(query).is_some()
 }
 
 impl ActionImpl for Postgres {
@@ -108,10 +101,14 @@ impl ActionImpl for Postgres {
 
     fn describe(&self, a: &PostgresArgs, _env: &EnvConfig) -> String {
         let one_line = a.query.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mode = if ActionImpl::mutates(self, a) {
-            ""
+        // Say why an undeclared query asks for confirmation: the reader must see it.
+        let mode = if a.mutating {
+            String::new()
         } else {
-            " (read-only)"
+            match statement::side_effect(&a.query) {
+                Some(why) => format!(" (changes something: {why})"),
+                None => " (read-only)".to_string(),
+            }
         };
         format!(
             "postgres {}{mode}: {one_line}",
@@ -175,5 +172,42 @@ mod tests {
         assert!(p.mutates(&json!({"query": "COPY t TO PROGRAM 'rm -rf /'"})));
         assert!(p.mutates(&json!({"query": "SELECT 1", "mutating": true})));
         assert!(!p.mutates(&json!({"query": "SELECT 'pg_terminate_backend is dangerous'"})));
+        // Spellings a regular expression missed: the server calls the same function.
+        for query in [
+            "SELECT \"pg_terminate_backend\"(pid) FROM pg_stat_activity",
+            "SELECT pg_terminate_backend/**/(pid) FROM pg_stat_activity",
+            "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_stat_activity",
+            "WITH k AS (SELECT pg_terminate_backend(pid) FROM pg_stat_activity) SELECT * FROM k",
+            "SELECT * FROM pg_terminate_backend(1)",
+            "SELECT nextval('s')",
+            "LISTEN c",
+            "DO $$ BEGIN END $$",
+            "SELEC 1",
+        ] {
+            assert!(p.mutates(&json!({ "query": query })), "{query}");
+        }
+        assert!(!p.mutates(&json!({"query": "SELECT \"PG_TERMINATE_BACKEND\"(1)"})));
+        assert!(!p.mutates(&json!({"query": "EXPLAIN SELECT * FROM pg_class"})));
+    }
+
+    #[test]
+    fn the_description_says_why_a_query_asks_first() {
+        let env = EnvConfig::default();
+        let p: &dyn Action = &Postgres;
+        assert_eq!(
+            p.describe(
+                &json!({"query": "SELECT \"pg_terminate_backend\"(1)"}),
+                &env
+            ),
+            "postgres default (changes something: calls pg_terminate_backend(), which terminates another session): SELECT \"pg_terminate_backend\"(1)"
+        );
+        assert_eq!(
+            p.describe(&json!({"query": "SELECT 1", "target": "primary"}), &env),
+            "postgres primary (read-only): SELECT 1"
+        );
+        assert_eq!(
+            p.describe(&json!({"query": "DELETE FROM t", "mutating": true}), &env),
+            "postgres default: DELETE FROM t"
+        );
     }
 }

@@ -169,10 +169,253 @@ async fn values_of_many_types() {
         "ci": "Mixed", "ch": "x", "d": "2024-02-29", "tm": "13:14:15.25", "tz": "13:14:15+05:30",
         "ts": "2024-02-29T13:14:15", "tsinf": "infinity", "b": "AP8Q", "ip": "10.1.2.3/24", "net": "10.1.0.0/16",
         "ip6": "::1", "mac": "08:00:2b:01:02:03", "grid": [[1, 2], [3, 4]], "arr": ["a", null], "empty": [],
-        "rc": 1259, "o": 26, "bits": "1011", "lsn": "16/B374D848", "r": "[1,10)", "rec": [1, "a"], "v": null,
-        "m": "<unsupported type money>", "j": {"k": [1, {"n": null}]}, "ivs": ["1 day"]
+        "rc": "pg_class", "o": 26, "bits": "1011", "lsn": "16/B374D848", "r": "[1,10)", "rec": [1, "a"], "v": null,
+        "m": "$1.50", "j": {"k": [1, {"n": null}]}, "ivs": ["1 day"]
     });
     assert_eq!(row, expected);
+}
+
+/// Each expression selected as `v` and as `v::text`: the decoded value must say what the
+/// server's own text says.
+async fn value_and_text(p: &PgPool, exprs: &[&str]) -> Vec<(String, Value, String)> {
+    let sql = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("({e}) AS v{i}, ({e})::text AS t{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let r = q(p, &format!("SELECT {sql}"), &[], false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let row = &r.rows[0];
+    exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let text = row[&format!("t{i}")]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (e.to_string(), row[&format!("v{i}")].clone(), text)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn catalog_money_text_search_geometry_and_multiranges_read_as_the_server_prints_them() {
+    let admin = pg_admin().await;
+    admin
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS hstore")
+        .await
+        .expect("hstore");
+    let p = db_pool();
+    let exprs = [
+        "'pg_class'::regclass",
+        "'pg_catalog.pg_locks'::regclass",
+        "'information_schema.tables'::regclass",
+        "0::regclass",
+        "999999999::oid::regclass",
+        "'int4'::regtype",
+        "'character varying(10)'::regtype",
+        "'now'::regproc",
+        "'sum(int4)'::regprocedure",
+        "'+(int4,int4)'::regoperator",
+        "'||/'::regoper",
+        "'pg_catalog'::regnamespace",
+        "'english'::regconfig",
+        "'simple'::regdictionary",
+        "current_user::regrole",
+        "'\"C\"'::regcollation",
+        "'1234.56'::money",
+        "'-1234567.891'::money",
+        "'0'::money",
+        "to_tsvector('english', 'The quick brown foxes jumped over the lazy dogs')",
+        "$$a:1A fat:2B,4C cat:5D 'it''s':7$$::tsvector",
+        "''::tsvector",
+        "to_tsquery('english', 'fat & (rat | !cats) <-> dog:*')",
+        "$$'it''s' & a:*AB$$::tsquery",
+        "point(1.5, -2)",
+        "point(1e300, 0.1)",
+        "'{1,-1,0}'::line",
+        "'[(0,0),(1,1.25)]'::lseg",
+        "box(point(0,0), point(2,3))",
+        "'[(0,0),(1,1),(2,0)]'::path",
+        "'((0,0),(1,1),(2,0))'::path",
+        "'((0,0),(1,1),(2,0))'::polygon",
+        "'<(1,2),3.5>'::circle",
+        "'{[1,3), [5,7)}'::int4multirange",
+        "'{}'::int4multirange",
+        "'{[2024-01-01,2024-02-01), [2024-03-01,)}'::datemultirange",
+        "'{[1.5,2.5]}'::nummultirange",
+    ];
+    for (expr, v, text) in value_and_text(&p, &exprs).await {
+        assert_eq!(v, json!(text), "{expr}");
+    }
+    // The usual lock query (repeated relations, batched once), reg* in arrays and records.
+    let r = q(
+        &p,
+        "SELECT l.relation::regclass AS rel, (l.relation::regclass, 1) AS rec, \
+         ARRAY['pg_class'::regclass, 'pg_type'] AS arr FROM pg_locks l \
+         CROSS JOIN generate_series(1, 3) WHERE l.relation = 'pg_locks'::regclass",
+        &[],
+        false,
+    )
+    .await
+    .expect("lock query");
+    assert!(!r.rows.is_empty());
+    for row in &r.rows {
+        assert_eq!(row["rel"], json!("pg_locks"));
+        assert_eq!(row["rec"], json!(["pg_locks", 1]));
+        assert_eq!(row["arr"], json!(["pg_class", "pg_type"]));
+    }
+
+    // A type the server will not take back (pg_node_tree) costs only its own text;
+    // anyarray (pg_stats) is an array of its element type.
+    let t = unique("stats");
+    admin
+        .batch_execute(&format!(
+            "CREATE TABLE {t} AS SELECT (g % 3)::int AS k FROM generate_series(1, 300) g; \
+             ANALYZE {t}; GRANT SELECT ON {t} TO opsctl_test"
+        ))
+        .await
+        .expect("analyzed table");
+    let r = q(
+        &p,
+        &format!(
+            "SELECT 'pg_class'::regclass AS rc, (SELECT ev_action FROM pg_rewrite LIMIT 1) AS tree, \
+             (SELECT most_common_vals FROM pg_stats WHERE tablename = '{t}' AND attname = 'k') AS mcv"
+        ),
+        &[],
+        false,
+    )
+    .await
+    .expect("mixed");
+    assert_eq!(r.rows[0]["rc"], json!("pg_class"));
+    assert!(
+        r.rows[0]["tree"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("({QUERY")),
+        "{}",
+        r.rows[0]["tree"]
+    );
+    let mut mcv = r.rows[0]["mcv"].as_array().cloned().unwrap_or_default();
+    mcv.sort_by_key(|v| v.as_i64());
+    assert_eq!(mcv, vec![json!(0), json!(1), json!(2)]);
+    admin
+        .batch_execute(&format!("DROP TABLE {t}"))
+        .await
+        .expect("drop");
+
+    let r = q(
+        &p,
+        r#"SELECT 'a=>1, b=>NULL, "c d"=>"x\"y"'::hstore AS h, ''::hstore AS e"#,
+        &[],
+        false,
+    )
+    .await
+    .expect("hstore");
+    assert_eq!(r.rows[0]["h"], json!({"a": "1", "b": null, "c d": "x\"y"}));
+    assert_eq!(r.rows[0]["e"], json!({}));
+}
+
+#[tokio::test]
+async fn json_numbers_float4_and_composites_keep_their_meaning() {
+    let admin = pg_admin().await;
+    let ty = unique("pair");
+    admin
+        .batch_execute(&format!(
+            "CREATE TYPE {ty} AS (name text, score float4, at_rel regclass); \
+             GRANT USAGE ON TYPE {ty} TO opsctl_test"
+        ))
+        .await
+        .expect("composite type");
+    let p = db_pool();
+    let doc = r#"{"big": 12345678901234567890123456789, "huge": 1e400, "small": 0.1, "int": -42, "u": 18446744073709551615, "exp": 1.5e3, "precise": 0.10000000000000000001, "s": "\u00e9\"", "n": [null, true]}"#;
+    let r = q(
+        &p,
+        &format!(
+            "SELECT '{doc}'::jsonb AS b, '{doc}'::json AS j, '1e400'::jsonb AS top, \
+             0.1::float4 AS f, 3.4028235e38::float4 AS fmax, 1e-45::float4 AS ftiny, \
+             ROW('x', 0.1, 'pg_class')::{ty} AS c, ARRAY[ROW('y', 2.5, NULL)::{ty}] AS cs, \
+             ROW(1, 'a') AS anon"
+        ),
+        &[],
+        false,
+    )
+    .await
+    .expect("query");
+    let row = &r.rows[0];
+    let thousand_digits = format!("1{}", "0".repeat(400));
+    for (key, huge) in [("b", thousand_digits.as_str()), ("j", "1e400")] {
+        let mut got = row[key].clone();
+        // jsonb normalises 1.5e3 to 1500; both are the same number.
+        if let Some(e) = got.get_mut("exp") {
+            *e = json!(e.as_f64());
+        }
+        assert_eq!(
+            got,
+            json!({"big": "12345678901234567890123456789", "huge": huge, "small": 0.1, "int": -42,
+                "u": 18446744073709551615u64, "exp": 1500.0, "precise": "0.10000000000000000001",
+                "s": "é\"", "n": [null, true]}),
+            "{key}"
+        );
+    }
+    assert_eq!(row["top"], json!(thousand_digits));
+    assert_eq!(row["f"], json!(0.1));
+    assert_eq!(row["fmax"], json!(3.4028235e38));
+    assert_eq!(row["ftiny"], json!(1e-45));
+    assert_eq!(
+        row["c"],
+        json!({"name": "x", "score": 0.1, "at_rel": "pg_class"})
+    );
+    assert_eq!(
+        row["cs"],
+        json!([{"name": "y", "score": 2.5, "at_rel": null}])
+    );
+    assert_eq!(row["anon"], json!([1, "a"]));
+    // float4 against the server's own text.
+    let floats = [
+        "0.1::float4",
+        "1.1::float4",
+        "-2.5e-7::float4",
+        "123456.7::float4",
+        "1e20::float4",
+    ];
+    for (expr, v, text) in value_and_text(&p, &floats).await {
+        let server: f64 = text.parse().expect("float4 text");
+        assert_eq!(v.as_f64(), Some(server), "{expr}: {text}");
+    }
+    // A table's row type, and composites and enums inside anonymous records (their types
+    // are not built in): objects by attribute name, and the server's text inside records.
+    let t = unique("rowtype");
+    let mood = unique("mood");
+    admin
+        .batch_execute(&format!(
+            "CREATE TYPE {mood} AS ENUM ('ok', 'sad'); \
+             CREATE TABLE {t} (id int, label text, m {mood}); INSERT INTO {t} VALUES (1, 'a b', 'sad'); \
+             GRANT SELECT ON {t} TO opsctl_test"
+        ))
+        .await
+        .expect("table");
+    let r = q(
+        &p,
+        &format!("SELECT r AS whole, (r, r.m, 'ok'::{mood}) AS nested FROM {t} r"),
+        &[],
+        false,
+    )
+    .await
+    .expect("row types");
+    let row = &r.rows[0];
+    assert_eq!(row["whole"], json!({"id": 1, "label": "a b", "m": "sad"}));
+    assert_eq!(row["nested"], json!(["(1,\"a b\",sad)", "sad", "ok"]));
+    admin
+        .batch_execute(&format!("DROP TABLE {t}; DROP TYPE {mood}"))
+        .await
+        .expect("drop");
+    admin
+        .batch_execute(&format!("DROP TYPE {ty}"))
+        .await
+        .expect("drop type");
 }
 
 #[tokio::test]

@@ -39,8 +39,9 @@
 //!
 //! # Rows
 //! Columns keep their order; a repeated column name gets a `_2`, `_3`, ... suffix. Values by type:
-//! - `bool` → bool; `int2/int4/int8`, `oid` and the `reg*`/`xid` family → integer.
-//! - `float4/float8` → number; NaN and ±infinity → `"NaN"`, `"Infinity"`, `"-Infinity"`.
+//! - `bool` → bool; `int2/int4/int8`, `oid`, `xid`, `xid8`, `cid` → integer.
+//! - `float8` → number; `float4` → the number of its shortest text (`0.1`, as the server prints
+//!   it, not `0.10000000149011612`); NaN and ±infinity → `"NaN"`, `"Infinity"`, `"-Infinity"`.
 //! - `numeric` → a JSON number when that is exact: an integral value within ±2^53, or a value
 //!   whose decimal text survives the round trip through `f64` (trailing zeros aside); otherwise a
 //!   string with the exact decimal as Postgres prints it (`"12345678901234567890.50"`); `"NaN"`,
@@ -52,11 +53,33 @@
 //!   fractions are printed without trailing zeros; infinite values → `"infinity"`/`"-infinity"`.
 //! - `interval` → Postgres's own default (`IntervalStyle = postgres`) text: `"1 year 2 mons 3 days
 //!   04:05:06.5"`, `"00:05:00"`, `"-1 days +02:00:00"`.
-//! - `json/jsonb` → the JSON value; `uuid` → string; `bytea` → base64 (standard alphabet).
-//! - `inet/cidr`, `macaddr`, `bit/varbit`, `pg_lsn`, `tid`, `point`, ranges → their text form.
-//! - arrays (any number of dimensions) → nested JSON arrays; composite values → objects;
-//!   anonymous records → arrays; `void` and SQL NULL → null.
-//! - anything else → the string `"<unsupported type NAME>"` (cast it to `text` in the SQL).
+//! - `json/jsonb` → the JSON value, read from the server's text with the same exactness rule as
+//!   `numeric`: a number stays a JSON number when an `i64`, `u64` or `f64` holds it exactly,
+//!   otherwise it becomes a string with its exact text (`12345678901234567890123456789` →
+//!   `"12345678901234567890123456789"`; `1e400` in `json` → `"1e400"`, in `jsonb` the server's
+//!   400-digit text). A duplicate key in `json` keeps its last value; a document nested more
+//!   than 512 levels deep stays one string of its text.
+//! - `uuid` → string; `bytea` → base64 (standard alphabet); `hstore` → an object of key →
+//!   string or null.
+//! - `inet/cidr`, `macaddr`, `bit/varbit`, `pg_lsn`, `tid`, ranges → their text form.
+//! - Printed by the server itself, exactly as `value::text`: the `reg*` types (`regclass` →
+//!   `"pg_class"`, `"pg_catalog.pg_locks"` or `"public.t"` as the session's `search_path` makes
+//!   it; an OID naming nothing → its number as a string, as the server prints it), `money` (in
+//!   the session's `lc_monetary`: `"$1,234.56"`), `tsvector`/`tsquery`, the geometric types
+//!   (`point`, `line`, `lseg`, `box`, `path`, `polygon`, `circle`), multiranges
+//!   (`"{[1,3),[5,7)}"`) and any other type not decoded here (e.g. `aclitem`, PostGIS
+//!   `geometry`). After the statement, the distinct binary values of each such type go back
+//!   typed in one `SELECT $1::text, ...` on the same connection, inside `BEGIN READ ONLY` ...
+//!   `ROLLBACK` (pipelined: one round trip per type). If the server refuses a type's values
+//!   (it cannot take back `pg_node_tree`, say) or the lookup fails, `reg*` values become their
+//!   OID as a string, values whose binary form is printable text that text, and others
+//!   `"<unsupported type NAME>"`.
+//! - arrays (any number of dimensions, and `anyarray` such as `pg_stats.most_common_vals`) →
+//!   nested JSON arrays; named composite values (a `CREATE TYPE ... AS (...)` type, a table's
+//!   row type) → objects keyed by attribute name; anonymous `record`s (`ROW(1, 'a')`, `(r, 1)`)
+//!   → arrays, because the server sends only their fields' type OIDs: fields of built-in types
+//!   are decoded as above, others (composites, enums) are the server's text
+//!   (`"(1,\"a b\",sad)"`); `void` and SQL NULL → null.
 //!
 //! # Errors
 //! Every message names the target and passes through the run's [`Redactor`]. Server errors read
@@ -65,8 +88,10 @@
 //! alone.
 
 mod errors;
+mod json_text;
 mod params;
 mod rows;
+pub mod statement;
 mod tls;
 
 use std::path::Path;
@@ -84,7 +109,7 @@ use crate::redact::Redactor;
 use crate::targets::pool::Slots;
 
 use errors::{describe_hosts, error_text};
-use rows::rows_to_json;
+use rows::{rows_to_json, server_texts};
 use tls::{TlsMode, split_ssl_params, tls_connector};
 
 /// `application_name` sent when the URL does not set one (visible in `pg_stat_activity`).
@@ -314,13 +339,18 @@ impl PgPool {
         } else {
             let (done, ended) =
                 tokio::join!(biased; client.query(&statement, &refs), client.batch_execute(end));
-            finish(done, ended).map(|rows| {
-                let rows = rows_to_json(&statement, &rows);
-                QueryResult {
-                    row_count: rows.len() as u64,
-                    rows,
+            match finish(done, ended) {
+                Ok(rows) => {
+                    // After the transaction: only catalog and session state is read.
+                    let texts = server_texts(client, &statement, &rows).await;
+                    let rows = rows_to_json(&statement, &rows, &texts);
+                    Ok(QueryResult {
+                        row_count: rows.len() as u64,
+                        rows,
+                    })
                 }
-            })
+                Err(e) => Err(e),
+            }
         };
         match outcome {
             Ok(result) => {

@@ -1,14 +1,22 @@
 //! Rows → JSON: every column read in Postgres's binary format and decoded by type (numbers,
-//! numeric, dates and times, intervals, arrays, composites, ranges, ...).
+//! numeric, dates and times, intervals, arrays, composites, ranges, ...). Types whose text
+//! depends on the catalog or the session (`regclass` names, `money` in `lc_monetary`) or
+//! whose output rules are intricate (text search, geometry, multiranges) are printed by the
+//! server itself: their binary values are sent back, typed, in one `SELECT $1::text, ...`
+//! on the same connection (see [`server_texts`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
 use crate::targets::messages::float_json;
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
-use tokio_postgres::types::{FromSql, Kind, Type};
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Row, Statement};
+
+use super::json_text;
 
 /// Any column, as its raw binary value.
 struct RawValue<'a>(Option<&'a [u8]>);
@@ -27,7 +35,208 @@ impl<'a> FromSql<'a> for RawValue<'a> {
     }
 }
 
-pub(super) fn rows_to_json(statement: &Statement, rows: &[Row]) -> Vec<Map<String, Value>> {
+/// Texts the server gave for values of [`server_printed`] types, by type OID and binary value.
+#[derive(Debug, Default)]
+pub(super) struct ServerTexts(HashMap<(u32, Vec<u8>), String>);
+
+/// Values (type, binary form) the server is to print, gathered by the first pass.
+type Wanted = RefCell<Vec<(Type, Vec<u8>)>>;
+
+/// Decoding state: the server's texts, and (first pass) the values still needing one.
+struct Cx<'a> {
+    texts: &'a ServerTexts,
+    wanted: Option<Wanted>,
+}
+
+/// Whether the server prints this type's values for us.
+fn server_printed(ty: &Type) -> bool {
+    matches!(ty.kind(), Kind::Multirange(_))
+        || matches!(
+            *ty,
+            Type::REGPROC
+                | Type::REGPROCEDURE
+                | Type::REGOPER
+                | Type::REGOPERATOR
+                | Type::REGCLASS
+                | Type::REGTYPE
+                | Type::REGCONFIG
+                | Type::REGDICTIONARY
+                | Type::REGNAMESPACE
+                | Type::REGROLE
+                | Type::REGCOLLATION
+                | Type::MONEY
+                | Type::TS_VECTOR
+                | Type::TSQUERY
+                | Type::POINT
+                | Type::LINE
+                | Type::LSEG
+                | Type::BOX
+                | Type::PATH
+                | Type::POLYGON
+                | Type::CIRCLE
+        )
+}
+
+/// Types [`try_decode`] reads itself.
+fn decoded_here(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::BOOL
+            | Type::INT2
+            | Type::INT4
+            | Type::INT8
+            | Type::OID
+            | Type::XID
+            | Type::CID
+            | Type::XID8
+            | Type::FLOAT4
+            | Type::FLOAT8
+            | Type::NUMERIC
+            | Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::XML
+            | Type::REFCURSOR
+            | Type::CHAR
+            | Type::JSON
+            | Type::JSONB
+            | Type::JSONPATH
+            | Type::UUID
+            | Type::BYTEA
+            | Type::DATE
+            | Type::TIME
+            | Type::TIMETZ
+            | Type::TIMESTAMP
+            | Type::TIMESTAMPTZ
+            | Type::INTERVAL
+            | Type::INET
+            | Type::CIDR
+            | Type::MACADDR
+            | Type::MACADDR8
+            | Type::BIT
+            | Type::VARBIT
+            | Type::PG_LSN
+            | Type::TID
+            | Type::VOID
+    ) || matches!(ty.name(), "hstore" | "citext")
+}
+
+/// Whether a column of this type may hold values the server prints for us (anonymous
+/// records may hold anything).
+fn may_need_server(ty: &Type) -> bool {
+    match ty.kind() {
+        Kind::Array(t) | Kind::Domain(t) | Kind::Range(t) => may_need_server(t),
+        Kind::Composite(fields) => fields.iter().any(|f| may_need_server(f.type_())),
+        Kind::Enum(_) => false,
+        _ => !decoded_here(ty),
+    }
+}
+
+/// Values of one type sent back in binary form, exactly as received.
+#[derive(Debug)]
+struct RawParam<'a>(&'a [u8]);
+
+impl ToSql for RawParam<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.extend_from_slice(self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Parameters per round trip when asking the server for texts (the protocol allows 65535).
+const TEXTS_PER_QUERY: usize = 1000;
+
+/// The server's text for every distinct value of a [`server_printed`] type in `rows` (an
+/// extra round trip on `client` only when there are some). Values it cannot print are left
+/// out: they decode to a fallback (the OID for `reg*` types, a placeholder otherwise).
+pub(super) async fn server_texts(
+    client: &Client,
+    statement: &Statement,
+    rows: &[Row],
+) -> ServerTexts {
+    let mut texts = ServerTexts::default();
+    if rows.is_empty()
+        || !statement
+            .columns()
+            .iter()
+            .any(|c| may_need_server(c.type_()))
+    {
+        return texts;
+    }
+    // First pass: decode to find the values (the output is thrown away).
+    let cx = Cx {
+        texts: &texts,
+        wanted: Some(RefCell::new(Vec::new())),
+    };
+    decode_rows(&cx, statement, rows);
+    let mut wanted = cx.wanted.map(RefCell::into_inner).unwrap_or_default();
+    wanted.sort_by(|a, b| (a.0.oid(), &a.1).cmp(&(b.0.oid(), &b.1)));
+    wanted.dedup_by(|a, b| a.0.oid() == b.0.oid() && a.1 == b.1);
+    // One type per query: a type the server cannot take back (`anyarray`, a type without a
+    // binary input function) costs only its own texts.
+    let chunks = wanted
+        .chunk_by(|a, b| a.0.oid() == b.0.oid())
+        .flat_map(|same_type| same_type.chunks(TEXTS_PER_QUERY));
+    for chunk in chunks {
+        let sql = (1..=chunk.len())
+            .map(|i| format!("${i}::text"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let raws: Vec<RawParam<'_>> = chunk.iter().map(|(_, b)| RawParam(b)).collect();
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = raws
+            .iter()
+            .zip(chunk)
+            .map(|(r, (ty, _))| (r as &(dyn ToSql + Sync), ty.clone()))
+            .collect();
+        // Output functions are the server's (or an extension's): run them in a READ ONLY
+        // transaction too, pipelined into one round trip.
+        let select = format!("SELECT {sql}");
+        let (begun, row, ended) = tokio::join!(biased;
+            client.batch_execute("BEGIN READ ONLY"),
+            client.query_typed_one(&select, &params),
+            client.batch_execute("ROLLBACK"),
+        );
+        let (Ok(()), Ok(row), Ok(())) = (begun, row, ended) else {
+            // A value the server refuses (or a lost connection): keep the fallbacks.
+            continue;
+        };
+        for (i, (ty, raw)) in chunk.iter().enumerate() {
+            if let Ok(Some(text)) = row.try_get::<_, Option<String>>(i) {
+                texts.0.insert((ty.oid(), raw.clone()), text);
+            }
+        }
+    }
+    texts
+}
+
+pub(super) fn rows_to_json(
+    statement: &Statement,
+    rows: &[Row],
+    texts: &ServerTexts,
+) -> Vec<Map<String, Value>> {
+    decode_rows(
+        &Cx {
+            texts,
+            wanted: None,
+        },
+        statement,
+        rows,
+    )
+}
+
+fn decode_rows(cx: &Cx<'_>, statement: &Statement, rows: &[Row]) -> Vec<Map<String, Value>> {
     let columns = statement.columns();
     // Repeated names ("?column?" twice) get a suffix instead of overwriting each other.
     let mut names: Vec<String> = Vec::with_capacity(columns.len());
@@ -46,7 +255,7 @@ pub(super) fn rows_to_json(statement: &Statement, rows: &[Row]) -> Vec<Map<Strin
             let mut obj = Map::with_capacity(columns.len());
             for (i, (col, name)) in columns.iter().zip(&names).enumerate() {
                 let value = match row.try_get::<usize, RawValue<'_>>(i) {
-                    Ok(RawValue(Some(raw))) => decode(col.type_(), raw),
+                    Ok(RawValue(Some(raw))) => decode(cx, col.type_(), raw),
                     Ok(RawValue(None)) => Value::Null,
                     Err(e) => Value::String(format!("<undecodable {}: {e}>", col.type_().name())),
                 };
@@ -59,10 +268,31 @@ pub(super) fn rows_to_json(statement: &Statement, rows: &[Row]) -> Vec<Map<Strin
 
 /// One non-NULL value in binary format → JSON. Never fails: a malformed or unknown value becomes
 /// a descriptive string.
-fn decode(ty: &Type, raw: &[u8]) -> Value {
-    match try_decode(ty, raw) {
+fn decode(cx: &Cx<'_>, ty: &Type, raw: &[u8]) -> Value {
+    if server_printed(ty) {
+        return server_printed_value(cx, ty, raw);
+    }
+    match try_decode(cx, ty, raw) {
         Ok(v) => v,
         Err(e) => Value::String(format!("<undecodable {}: {e}>", ty.name())),
+    }
+}
+
+/// The server's text for a value, or a fallback when it has none.
+fn server_printed_value(cx: &Cx<'_>, ty: &Type, raw: &[u8]) -> Value {
+    if let Some(text) = cx.texts.0.get(&(ty.oid(), raw.to_vec())) {
+        return Value::String(text.clone());
+    }
+    if let Some(wanted) = &cx.wanted {
+        wanted.borrow_mut().push((ty.clone(), raw.to_vec()));
+        return Value::Null;
+    }
+    // reg* values are OIDs: the server prints an OID it cannot name as the number.
+    match <[u8; 4]>::try_from(raw) {
+        Ok(b) if ty.name().starts_with("reg") => Value::String(u32::from_be_bytes(b).to_string()),
+        // Types sent as their text (`pg_node_tree`, ...) but not accepted back.
+        _ if printable(raw) => text(raw),
+        _ => Value::String(format!("<unsupported type {}>", ty.name())),
     }
 }
 
@@ -120,18 +350,26 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// UTF-8 without control characters other than tab and line breaks.
+fn printable(raw: &[u8]) -> bool {
+    std::str::from_utf8(raw).is_ok_and(|s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    })
+}
+
 fn text(raw: &[u8]) -> Value {
     Value::String(String::from_utf8_lossy(raw).into_owned())
 }
 
-fn try_decode(ty: &Type, raw: &[u8]) -> DecodeResult {
+fn try_decode(cx: &Cx<'_>, ty: &Type, raw: &[u8]) -> DecodeResult {
     let mut r = Reader { buf: raw };
     match ty.kind() {
-        Kind::Array(elem) => return decode_array(elem, raw),
-        Kind::Domain(base) => return try_decode(base, raw),
+        Kind::Array(elem) => return decode_array(cx, elem, raw),
+        Kind::Domain(base) => return Ok(decode(cx, base, raw)),
         Kind::Enum(_) => return Ok(text(raw)),
-        Kind::Composite(fields) => return decode_record(raw, Some(fields)),
-        Kind::Range(elem) => return decode_range(elem, raw),
+        Kind::Composite(fields) => return decode_record(cx, raw, Some(fields)),
+        Kind::Range(elem) => return decode_range(cx, elem, raw),
         _ => {}
     }
     let v = match *ty {
@@ -139,22 +377,14 @@ fn try_decode(ty: &Type, raw: &[u8]) -> DecodeResult {
         Type::INT2 => r.i16()?.into(),
         Type::INT4 => r.i32()?.into(),
         Type::INT8 => r.i64()?.into(),
-        Type::OID
-        | Type::XID
-        | Type::CID
-        | Type::REGPROC
-        | Type::REGPROCEDURE
-        | Type::REGOPER
-        | Type::REGOPERATOR
-        | Type::REGCLASS
-        | Type::REGTYPE
-        | Type::REGCONFIG
-        | Type::REGDICTIONARY
-        | Type::REGNAMESPACE
-        | Type::REGROLE
-        | Type::REGCOLLATION => r.u32()?.into(),
+        Type::OID | Type::XID | Type::CID => r.u32()?.into(),
         Type::XID8 => r.u64()?.into(),
-        Type::FLOAT4 => float_json(f32::from_be_bytes(r.array()?).into()),
+        // The shortest text that reads back as the same f32 (what the server prints), so
+        // 0.1::float4 is 0.1 and not 0.10000000149011612.
+        Type::FLOAT4 => {
+            let f = f32::from_be_bytes(r.array()?);
+            float_json(f.to_string().parse::<f64>().unwrap_or(f64::from(f)))
+        }
         Type::FLOAT8 => float_json(r.f64()?),
         Type::NUMERIC => decode_numeric(raw)?,
         Type::TEXT
@@ -172,13 +402,13 @@ fn try_decode(ty: &Type, raw: &[u8]) -> DecodeResult {
                 format!("\\{b:03o}")
             })
         }
-        Type::JSON => serde_json::from_slice(raw).unwrap_or_else(|_| text(raw)),
+        Type::JSON => json_value(raw),
         Type::JSONB => {
             let version = r.u8()?;
             if version != 1 {
                 return Err(format!("unknown jsonb version {version}"));
             }
-            serde_json::from_slice(r.buf).unwrap_or_else(|_| text(r.buf))
+            json_value(r.buf)
         }
         Type::JSONPATH => {
             let _version = r.u8()?;
@@ -234,31 +464,56 @@ fn try_decode(ty: &Type, raw: &[u8]) -> DecodeResult {
             let offset = r.u16()?;
             Value::String(format!("({block},{offset})"))
         }
-        Type::POINT => {
-            let x = r.f64()?;
-            let y = r.f64()?;
-            Value::String(format!("({x},{y})"))
-        }
         Type::VOID => Value::Null,
-        Type::RECORD => decode_record(raw, None)?,
+        Type::RECORD => decode_record(cx, raw, None)?,
+        // `pg_stats.most_common_vals` and friends: an array that names its element type.
+        Type::ANYARRAY => {
+            let _ndim = r.i32()?;
+            let _has_nulls = r.i32()?;
+            match Type::from_oid(r.u32()?) {
+                Some(elem) => decode_array(cx, &elem, raw)?,
+                None => server_printed_value(cx, ty, raw),
+            }
+        }
+        _ if ty.name() == "hstore" => decode_hstore(raw)?,
         _ => {
             // Extension types (citext and the like): text when the bytes are printable text.
-            let printable = std::str::from_utf8(raw).is_ok_and(|s| {
-                !s.chars()
-                    .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-            });
-            if ty.name() == "citext" || (ty.schema() != "pg_catalog" && printable) {
+            if ty.name() == "citext" || (ty.schema() != "pg_catalog" && printable(raw)) {
                 text(raw)
             } else {
-                Value::String(format!("<unsupported type {}>", ty.name()))
+                // Anything else (aclitem, ltree, PostGIS geometry, ...): the server's text.
+                server_printed_value(cx, ty, raw)
             }
         }
     };
     Ok(v)
 }
 
+/// `json` text (or `jsonb` after its version byte) with exact numbers; text that is not
+/// valid JSON (never expected from the server) stays a string.
+fn json_value(raw: &[u8]) -> Value {
+    match std::str::from_utf8(raw) {
+        Ok(s) => json_text::parse(s).unwrap_or_else(|| Value::String(s.to_string())),
+        Err(_) => text(raw),
+    }
+}
+
+/// `hstore`: a count, then each key and value length-prefixed (value length -1: NULL) →
+/// an object of key → string or null.
+fn decode_hstore(raw: &[u8]) -> DecodeResult {
+    let mut r = Reader { buf: raw };
+    let count = r.i32()?.max(0) as usize;
+    let mut obj = Map::new();
+    for _ in 0..count {
+        let key = r.field()?.ok_or("NULL hstore key")?;
+        let value = r.field()?.map(text).unwrap_or(Value::Null);
+        obj.insert(String::from_utf8_lossy(key).into_owned(), value);
+    }
+    Ok(Value::Object(obj))
+}
+
 /// N-dimensional array → nested JSON arrays (lower bounds are not kept).
-fn decode_array(elem: &Type, raw: &[u8]) -> DecodeResult {
+fn decode_array(cx: &Cx<'_>, elem: &Type, raw: &[u8]) -> DecodeResult {
     let mut r = Reader { buf: raw };
     let ndim = r.i32()?;
     let _has_nulls = r.i32()?;
@@ -275,39 +530,47 @@ fn decode_array(elem: &Type, raw: &[u8]) -> DecodeResult {
         let _lower = r.i32()?;
         dims.push(len.max(0) as usize);
     }
-    fn build(dims: &[usize], elem: &Type, r: &mut Reader<'_>) -> DecodeResult {
+    fn build(cx: &Cx<'_>, dims: &[usize], elem: &Type, r: &mut Reader<'_>) -> DecodeResult {
         let mut out = Vec::with_capacity(dims[0].min(1 << 16));
         for _ in 0..dims[0] {
             if dims.len() > 1 {
-                out.push(build(&dims[1..], elem, r)?);
+                out.push(build(cx, &dims[1..], elem, r)?);
             } else {
                 out.push(match r.field()? {
-                    Some(bytes) => decode(elem, bytes),
+                    Some(bytes) => decode(cx, elem, bytes),
                     None => Value::Null,
                 });
             }
         }
         Ok(Value::Array(out))
     }
-    build(&dims, elem, &mut r)
+    build(cx, &dims, elem, &mut r)
 }
 
 /// A composite value → object by field name; an anonymous record → array.
-fn decode_record(raw: &[u8], fields: Option<&[tokio_postgres::types::Field]>) -> DecodeResult {
+fn decode_record(
+    cx: &Cx<'_>,
+    raw: &[u8],
+    fields: Option<&[tokio_postgres::types::Field]>,
+) -> DecodeResult {
     let mut r = Reader { buf: raw };
     let count = r.i32()?.max(0) as usize;
     let mut values = Vec::with_capacity(count.min(1600));
     for i in 0..count {
         let oid = r.u32()?;
         let bytes = r.field()?;
-        let ty = match fields.and_then(|f| f.get(i)) {
-            Some(field) => Some(field.type_().clone()),
-            None => Type::from_oid(oid),
-        };
-        values.push(match (bytes, ty) {
+        // An anonymous record says only its fields' OIDs: types not built in (a composite,
+        // an enum, ...) are printed by the server.
+        values.push(match (bytes, fields.and_then(|f| f.get(i))) {
             (None, _) => Value::Null,
-            (Some(b), Some(ty)) => decode(&ty, b),
-            (Some(_), None) => Value::String(format!("<unsupported type oid {oid}>")),
+            (Some(b), Some(field)) => decode(cx, field.type_(), b),
+            (Some(b), None) => match Type::from_oid(oid) {
+                Some(ty) => decode(cx, &ty, b),
+                None => {
+                    let ty = Type::new(format!("oid {oid}"), oid, Kind::Simple, String::new());
+                    server_printed_value(cx, &ty, b)
+                }
+            },
         });
     }
     match fields {
@@ -326,7 +589,7 @@ fn decode_record(raw: &[u8], fields: Option<&[tokio_postgres::types::Field]>) ->
 }
 
 /// A range → its text form, e.g. `[1,10)`, `empty`, `[2024-01-01T00:00:00Z,)`.
-fn decode_range(elem: &Type, raw: &[u8]) -> DecodeResult {
+fn decode_range(cx: &Cx<'_>, elem: &Type, raw: &[u8]) -> DecodeResult {
     let mut r = Reader { buf: raw };
     let flags = r.u8()?;
     if flags & 0x01 != 0 {
@@ -337,7 +600,7 @@ fn decode_range(elem: &Type, raw: &[u8]) -> DecodeResult {
             return Ok(String::new());
         }
         let bytes = r.field()?.ok_or("NULL range bound")?;
-        Ok(match decode(elem, bytes) {
+        Ok(match decode(cx, elem, bytes) {
             Value::String(s)
                 if s.is_empty() || s.contains([',', '(', ')', '[', ']', '"', '\\', ' ']) =>
             {
