@@ -162,7 +162,7 @@ fn a_record_cut_off_by_sigkill_still_renders_up_to_its_last_event() {
         if server.hits("GET", "/slow") > 0
             && std::fs::read_to_string(&record)
                 .unwrap_or_default()
-                .contains("\"fast\"")
+                .contains(r#"{"event":"step_finished","path":"fast""#)
         {
             break;
         }
