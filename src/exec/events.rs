@@ -288,42 +288,69 @@ impl Event {
     }
 }
 
-/// Consumes events. Implementations must not block for long: they run inline.
+/// Consumes events, on the one thread that owns every reporter of a run (so reporters
+/// need no locks and a slow terminal never holds up a step).
 pub trait Reporter: Send {
     fn event(&mut self, event: &Event);
     /// Called once after the run (flush, print the summary).
     fn finish(&mut self) {}
 }
 
-/// Fans events out to reporters, redacting first. Cloned into every task.
+enum Message {
+    Event(Box<Event>),
+    Finish,
+}
+
+/// Where the executor sends events: each is redacted here, where it leaves the executor,
+/// then handed over a channel to the reporters' thread. Cloned into every task.
 #[derive(Clone)]
 pub struct EventSink {
-    reporters: Arc<Mutex<Vec<Box<dyn Reporter>>>>,
+    tx: std::sync::mpsc::Sender<Message>,
+    owner: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
     redactor: Redactor,
 }
 
 impl EventSink {
-    pub fn new(redactor: Redactor, reporters: Vec<Box<dyn Reporter>>) -> EventSink {
+    pub fn new(redactor: Redactor, mut reporters: Vec<Box<dyn Reporter>>) -> EventSink {
+        let (tx, rx) = std::sync::mpsc::channel::<Message>();
+        let run = move || {
+            while let Ok(message) = rx.recv() {
+                match message {
+                    Message::Event(event) => {
+                        for r in reporters.iter_mut() {
+                            r.event(&event);
+                        }
+                    }
+                    Message::Finish => break,
+                }
+            }
+            for r in reporters.iter_mut() {
+                r.finish();
+            }
+        };
+        let owner = std::thread::Builder::new()
+            .name("opsctl-reporters".into())
+            .spawn(run)
+            .ok();
         EventSink {
-            reporters: Arc::new(Mutex::new(reporters)),
+            tx,
+            owner: Arc::new(Mutex::new(owner)),
             redactor,
         }
     }
 
     pub fn emit(&self, mut event: Event) {
         event.redact(&self.redactor);
-        if let Ok(mut reps) = self.reporters.lock() {
-            for r in reps.iter_mut() {
-                r.event(&event);
-            }
-        }
+        // After `finish` nobody listens; the event has nowhere to go.
+        let _ = self.tx.send(Message::Event(Box::new(event)));
     }
 
+    /// Delivers every event sent so far, finishes the reporters, and waits for them.
     pub fn finish(&self) {
-        if let Ok(mut reps) = self.reporters.lock() {
-            for r in reps.iter_mut() {
-                r.finish();
-            }
+        let _ = self.tx.send(Message::Finish);
+        let owner = self.owner.lock().ok().and_then(|mut o| o.take());
+        if let Some(handle) = owner {
+            let _ = handle.join();
         }
     }
 }
