@@ -1014,9 +1014,26 @@ fn commit(
         }
         _ => {}
     }
-    let stored = store.put(res, obj);
     store.count_write(counter);
-    Ok(stored)
+    // Like the real server, a write that changes nothing keeps the resourceVersion and
+    // tells no watcher.
+    if let Some(old) = old.filter(|old| same_content(old, &obj)) {
+        return Ok(old.clone());
+    }
+    Ok(store.put(res, obj))
+}
+
+/// Equal apart from bookkeeping (resourceVersion, managedFields timestamps).
+fn same_content(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(a) == strip(b)
 }
 
 /// The validation kubectl users hit most: names, namespaces, selectors.

@@ -1,0 +1,572 @@
+//! The real kubectl against the fake API server: what an on-call engineer would type, with
+//! assertions on kubectl's output and on the server's store.
+
+use serde_json::Value;
+
+use super::Cluster;
+
+const CRASH: &str = "api-7c9d8f6b5-crash";
+const OOM: &str = "api-7c9d8f6b5-oom";
+const READY: &str = "api-7c9d8f6b5-ready";
+const OLD_RS: &str = "api-7c9d8f6b5";
+
+fn prod() -> Cluster {
+    Cluster::start("prod.yaml")
+}
+
+fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+#[test]
+fn get_pods_by_label_as_table_and_json() {
+    let c = prod();
+    let out = c.kubectl(&["get", "pods", "-n", "prod", "-l", "app=api"]);
+    out.code(0)
+        .stdout_has("READY")
+        .stdout_has("RESTARTS")
+        .stdout_has("CrashLoopBackOff")
+        .stdout_has("7 (");
+    let ready_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(READY))
+        .unwrap_or_default();
+    assert!(
+        ready_line.contains("1/1") && ready_line.contains("Running"),
+        "{ready_line}"
+    );
+
+    let json = c
+        .kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "prod",
+            "-l",
+            "app in (api,web)",
+            "-o",
+            "json",
+        ])
+        .code(0)
+        .json();
+    let mut names: Vec<&str> = json["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| s(p, "/metadata/name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, [CRASH, OOM, READY]);
+
+    c.kubectl(&["get", "pods", "-n", "prod", "-l", "app!=api"])
+        .code(0)
+        .stderr_has("No resources found in prod namespace.");
+    c.kubectl(&["get", "pods", "-A", "-l", "!app"])
+        .code(0)
+        .stderr_has("No resources found");
+    c.kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector",
+        "spec.nodeName=node-1",
+    ])
+    .code(0)
+    .stdout_has("NAMESPACE")
+    .stdout_has(OOM);
+}
+
+#[test]
+fn events_and_describe_show_the_crash_loop() {
+    let c = prod();
+    c.kubectl(&["get", "events", "-n", "prod"])
+        .code(0)
+        .stdout_has("Warning")
+        .stdout_has("BackOff")
+        .stdout_has(&format!("pod/{CRASH}"));
+    c.kubectl(&["describe", "pod", "-n", "prod", CRASH])
+        .code(0)
+        .stdout_has("CrashLoopBackOff")
+        .stdout_has("Restart Count:  7")
+        .stdout_has("Exit Code:    1")
+        // describe finds the event by the pod's UID: the fixture's name reference was resolved.
+        .stdout_has("Back-off restarting failed container api");
+    c.kubectl(&["describe", "pod", "-n", "prod", OOM])
+        .code(0)
+        .stdout_has("OOMKilled")
+        .stdout_has("Exit Code:    137");
+}
+
+#[test]
+fn logs_previous_and_tail() {
+    let c = prod();
+    c.kubectl(&["logs", "-n", "prod", CRASH, "--previous"])
+        .code(0)
+        .stdout_has("FATAL cannot reach database");
+    let tail = c.kubectl(&["logs", "-n", "prod", READY, "--tail", "2"]);
+    tail.code(0);
+    let lines: Vec<&str> = tail.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", tail.stdout);
+    assert!(lines[0].contains("listening on :8080") && lines[1].contains("/healthz"));
+    c.kubectl(&["logs", "-n", "prod", READY, "--previous"])
+        .code(1)
+        .stderr_has(
+            "previous terminated container \"api\" in pod \"api-7c9d8f6b5-ready\" not found",
+        );
+    c.kubectl(&["logs", "-n", "prod", "nope"])
+        .code(1)
+        .stderr_has("pods \"nope\" not found");
+}
+
+#[test]
+fn rollout_restart_history_status_and_undo() {
+    let c = prod();
+    c.kubectl(&["rollout", "restart", "deploy/api", "-n", "prod"])
+        .code(0)
+        .stdout_has("deployment.apps/api restarted");
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .code(0)
+        .json();
+    assert!(
+        !s(
+            &dep,
+            "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"
+        )
+        .is_empty(),
+        "{dep:#}"
+    );
+    assert_eq!(dep["metadata"]["generation"], 2);
+    assert_eq!(
+        s(
+            &dep,
+            "/metadata/annotations/deployment.kubernetes.io~1revision"
+        ),
+        "2"
+    );
+
+    let history = c.kubectl(&["rollout", "history", "deploy/api", "-n", "prod"]);
+    history.code(0).stdout_has("REVISION");
+    let revisions: Vec<&str> = history
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{}", history.stdout);
+
+    c.kubectl(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "prod",
+        "--timeout",
+        "20s",
+    ])
+    .code(0)
+    .stdout_has("deployment \"api\" successfully rolled out");
+
+    c.kubectl(&["rollout", "undo", "deploy/api", "-n", "prod"])
+        .code(0)
+        .stdout_has("deployment.apps/api rolled back");
+    // Undo puts the old template back: the original ReplicaSet is reused as revision 3.
+    let old_rs = c.object("apps/v1", "replicasets", "prod", OLD_RS);
+    assert_eq!(
+        s(
+            &old_rs,
+            "/metadata/annotations/deployment.kubernetes.io~1revision"
+        ),
+        "3"
+    );
+    assert_eq!(old_rs["spec"]["replicas"], 3);
+    let dep = c.object("apps/v1", "deployments", "prod", "api");
+    assert!(
+        dep.pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
+            .is_none()
+    );
+    assert_eq!(
+        c.server.list("apps/v1", "replicasets", Some("prod")).len(),
+        2
+    );
+    c.kubectl(&["rollout", "history", "deploy/api", "-n", "prod"])
+        .code(0)
+        .stdout_has("3 ");
+}
+
+#[test]
+fn scale_changes_spec_and_status() {
+    let c = prod();
+    c.kubectl(&["scale", "deploy/api", "-n", "prod", "--replicas=5"])
+        .code(0)
+        .stdout_has("deployment.apps/api scaled");
+    let dep = c.object("apps/v1", "deployments", "prod", "api");
+    assert_eq!(dep["spec"]["replicas"], 5);
+    assert_eq!(dep["status"]["replicas"], 5);
+    assert_eq!(c.server.writes_for("deployments/scale"), 1);
+    c.kubectl(&["get", "deploy", "api", "-n", "prod"])
+        .code(0)
+        .stdout_has("5/5");
+}
+
+#[test]
+fn patch_strategic_merge_and_json() {
+    let c = prod();
+    c.kubectl(&[
+        "patch", "deploy", "api", "-n", "prod", "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"registry.example.com/api:1.5.0"}]}}}}"#,
+    ])
+    .code(0)
+    .stdout_has("deployment.apps/api patched");
+    let dep = c.object("apps/v1", "deployments", "prod", "api");
+    let container = &dep["spec"]["template"]["spec"]["containers"][0];
+    // Strategic merge: the container was merged by name, so its env survived.
+    assert_eq!(container["image"], "registry.example.com/api:1.5.0");
+    assert_eq!(container["env"][0]["name"], "LOG_LEVEL");
+
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "api",
+        "-n",
+        "prod",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"labels":{"team":"payments"}}}"#,
+    ])
+    .code(0);
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "api",
+        "-n",
+        "prod",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ])
+    .code(0);
+    let dep = c.object("apps/v1", "deployments", "prod", "api");
+    assert_eq!(dep["metadata"]["labels"]["team"], "payments");
+    assert_eq!(dep["spec"]["replicas"], 4);
+    c.kubectl(&[
+        "patch",
+        "deploy",
+        "api",
+        "-n",
+        "prod",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+    ])
+    .code(1)
+    .stderr_has("testing value /spec/replicas failed");
+    c.kubectl(&["label", "node", "node-1", "disk=ssd"]).code(0);
+    assert_eq!(
+        c.object("v1", "nodes", "", "node-1")["metadata"]["labels"]["disk"],
+        "ssd"
+    );
+}
+
+const MANIFEST: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+  namespace: prod
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: worker}
+  template:
+    metadata:
+      labels: {app: worker}
+    spec:
+      containers:
+        - name: worker
+          image: registry.example.com/worker:2.0.0
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: prod
+data:
+  mode: fast
+";
+
+#[test]
+fn apply_server_side_creates_then_updates() {
+    let c = prod();
+    let manifest = c.file("manifest.yaml", MANIFEST);
+    c.kubectl(&["apply", "--server-side", "-f", &manifest])
+        .code(0)
+        .stdout_has("deployment.apps/worker serverside-applied")
+        .stdout_has("configmap/settings serverside-applied");
+    let worker = c.object("apps/v1", "deployments", "prod", "worker");
+    assert_eq!(worker["spec"]["replicas"], 2);
+    assert_eq!(worker["metadata"]["managedFields"][0]["manager"], "kubectl");
+    // The controller gave the new Deployment its first ReplicaSet.
+    assert_eq!(
+        s(
+            &worker,
+            "/metadata/annotations/deployment.kubernetes.io~1revision"
+        ),
+        "1"
+    );
+
+    let changed = c.file(
+        "manifest2.yaml",
+        &MANIFEST.replace("mode: fast", "mode: safe"),
+    );
+    c.kubectl(&["apply", "--server-side", "-f", &changed])
+        .code(0);
+    assert_eq!(
+        c.object("v1", "configmaps", "prod", "settings")["data"]["mode"],
+        "safe"
+    );
+}
+
+#[test]
+fn get_secret_as_json() {
+    let c = prod();
+    let secret = c
+        .kubectl(&["get", "secret", "jwt", "-n", "prod", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(secret["kind"], "Secret");
+    let data = secret["data"].as_object().expect("data");
+    assert_eq!(data.len(), 2);
+    assert_eq!(data["issuer"], "aHR0cHM6Ly9hdXRoLmV4YW1wbGUuY29t");
+}
+
+#[test]
+fn drain_cordons_and_evicts() {
+    let c = prod();
+    c.kubectl(&[
+        "drain",
+        "node-1",
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout",
+        "30s",
+    ])
+    .code(0)
+    .stdout_has("node/node-1 cordoned")
+    .stdout_has(&format!("pod/{CRASH} evicted"))
+    .stdout_has("node/node-1 drained");
+    assert_eq!(
+        c.object("v1", "nodes", "", "node-1")["spec"]["unschedulable"],
+        true
+    );
+    assert!(c.server.list("v1", "pods", Some("prod")).is_empty());
+    assert_eq!(c.server.writes_for("pods/eviction"), 3);
+    c.kubectl(&["get", "nodes"])
+        .code(0)
+        .stdout_has("SchedulingDisabled");
+}
+
+#[test]
+fn eviction_blocked_by_disruption_budget() {
+    let yaml = format!(
+        "{}\n---\n{}",
+        super::fixture("prod.yaml"),
+        "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: api, namespace: prod}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels: {app: api}
+"
+    );
+    let c = Cluster::with(&yaml, &[]);
+    let eviction = c.file(
+        "eviction.json",
+        &format!(r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{READY}","namespace":"prod"}}}}"#),
+    );
+    let path = format!("/api/v1/namespaces/prod/pods/{READY}/eviction");
+    c.kubectl(&["create", "--raw", &path, "-f", &eviction])
+        .code(1)
+        .stderr_has("Cannot evict pod as it would violate the pod's disruption budget");
+    // The crash-looping pod is not ready: evicting it costs no availability.
+    let crash_eviction = c.file(
+        "crash.json",
+        &std::fs::read_to_string(&eviction)
+            .unwrap_or_default()
+            .replace(READY, CRASH),
+    );
+    c.kubectl(&[
+        "create",
+        "--raw",
+        &format!("/api/v1/namespaces/prod/pods/{CRASH}/eviction"),
+        "-f",
+        &crash_eviction,
+    ])
+    .code(0);
+    assert!(c.server.get("v1", "pods", "prod", READY).is_some());
+    assert!(c.server.get("v1", "pods", "prod", CRASH).is_none());
+}
+
+#[test]
+fn server_dry_run_changes_nothing() {
+    let c = prod();
+    let rv = c.server.resource_version();
+    let manifest = c.file("manifest.yaml", MANIFEST);
+    for args in [
+        vec![
+            "scale",
+            "deploy/api",
+            "-n",
+            "prod",
+            "--replicas=9",
+            "--dry-run=server",
+        ],
+        // What `rollout restart` sends (kubectl 1.32's restart has no --dry-run flag).
+        vec![
+            "patch",
+            "deploy",
+            "api",
+            "-n",
+            "prod",
+            "--dry-run=server",
+            "-p",
+            r#"{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2026-01-01T00:00:00Z"}}}}}"#,
+        ],
+        vec![
+            "set",
+            "env",
+            "deploy/api",
+            "-n",
+            "prod",
+            "LOG_LEVEL=debug",
+            "--dry-run=server",
+        ],
+        vec!["delete", "pod", CRASH, "-n", "prod", "--dry-run=server"],
+        vec![
+            "apply",
+            "--server-side",
+            "-f",
+            &manifest,
+            "--dry-run=server",
+        ],
+        vec!["drain", "node-1", "--ignore-daemonsets", "--dry-run=server"],
+    ] {
+        let out = c.kubectl(&args);
+        out.code(0);
+        // kubectl patch prints no dry-run suffix; the others do.
+        if args[0] != "patch" {
+            out.stdout_has("(server dry run)");
+        }
+    }
+    assert_eq!(c.server.writes(), 0);
+    assert_eq!(c.server.resource_version(), rv);
+    let dep = c.object("apps/v1", "deployments", "prod", "api");
+    assert_eq!(dep["spec"]["replicas"], 3);
+    assert_eq!(dep["metadata"]["generation"], 1);
+    assert!(
+        c.server
+            .get("apps/v1", "deployments", "prod", "worker")
+            .is_none()
+    );
+    assert!(c.server.get("v1", "pods", "prod", CRASH).is_some());
+}
+
+#[test]
+fn injected_failure_is_reported_by_kubectl() {
+    let c = Cluster::with(
+        &super::fixture("prod.yaml"),
+        &[
+            "GET:/api/v1/namespaces/prod/pods:403",
+            "PATCH:/apis/apps/v1/namespaces/prod/deployments/*:500",
+        ],
+    );
+    c.kubectl(&["get", "pods", "-n", "prod"])
+        .code(1)
+        .stderr_has("Error from server (Forbidden): pods is forbidden: User")
+        .stderr_has("cannot list resource \"pods\" in API group \"\" in the namespace \"prod\"");
+    c.kubectl(&["rollout", "restart", "deploy/api", "-n", "prod"])
+        .code(1)
+        .stderr_has("Internal error occurred: injected failure");
+    assert_eq!(c.server.writes(), 0);
+    // Other requests still work.
+    c.kubectl(&["get", "deploy", "-n", "prod"])
+        .code(0)
+        .stdout_has("api");
+}
+
+#[test]
+fn wrong_token_is_unauthorized() {
+    let c = prod();
+    c.kubectl(&["get", "pods", "--token", "not-the-token"])
+        .code(1)
+        // kubectl's wording for a 401.
+        .stderr_has("You must be logged in to the server");
+}
+
+#[test]
+fn stale_update_conflicts() {
+    let c = prod();
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .code(0)
+        .stdout
+        .clone();
+    let path = c.file("dep.json", &dep);
+    c.kubectl(&["label", "deploy", "api", "-n", "prod", "touched=yes"])
+        .code(0);
+    c.kubectl(&["replace", "-f", &path]).code(1).stderr_has(
+        "Operation cannot be fulfilled on deployments.apps \"api\": the object has been modified",
+    );
+    c.kubectl(&["create", "-f", &path])
+        .code(1)
+        .stderr_has("deployments.apps \"api\" already exists");
+}
+
+#[test]
+fn wait_follows_a_watch() {
+    let c = prod();
+    let kubeconfig = c.server.kubeconfig().to_path_buf();
+    let cache = c.dir().join("cache-wait");
+    // kubectl wait lists, then watches until the pod is gone.
+    let waiter = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args([
+            "wait",
+            "--for=delete",
+            &format!("pod/{OOM}"),
+            "-n",
+            "prod",
+            "--timeout=30s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn kubectl wait");
+    // Give wait time to establish its watch; a late watch still passes (it then sees the
+    // pod already gone), so this only makes the test exercise the streaming path.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.kubectl(&["delete", "pod", OOM, "-n", "prod"]).code(0);
+    let out = waiter.wait_with_output().expect("kubectl wait");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
+    assert!(
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/prod/pods" && r.query.contains("watch=true")),
+        "kubectl wait never watched"
+    );
+}
