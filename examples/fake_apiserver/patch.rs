@@ -258,7 +258,7 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 let v = doc
                     .pointer(from()?)
                     .cloned()
-                    .ok_or(format!("copy: from path does not exist"))?;
+                    .ok_or_else(|| "copy: from path does not exist".to_string())?;
                 add(doc, path, v)?;
             }
             "test" => {
