@@ -172,8 +172,20 @@ pub static RESOURCES: &[Resource] = &[
     ),
 ];
 
-/// API groups other than core, in discovery order.
-pub const GROUPS: &[&str] = &["apps", "policy", "coordination.k8s.io"];
+/// API groups other than core, in discovery order, with their one version. The last two
+/// are not stored objects: access reviews and usage metrics are computed per request.
+pub const GROUPS: &[(&str, &str)] = &[
+    ("apps", "v1"),
+    ("policy", "v1"),
+    ("coordination.k8s.io", "v1"),
+    ("authorization.k8s.io", "v1"),
+    ("metrics.k8s.io", "v1beta1"),
+];
+
+/// The served version of a non-core group.
+pub fn group_version(group: &str) -> Option<&'static str> {
+    GROUPS.iter().find(|(g, _)| *g == group).map(|(_, v)| *v)
+}
 
 /// The resource for a group and plural name.
 pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
@@ -249,6 +261,23 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(sub_entry);
         }
     }
+    match (group, version) {
+        ("authorization.k8s.io", "v1") => resources.push(json!({
+            "name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
+            "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"],
+        })),
+        ("metrics.k8s.io", "v1beta1") => {
+            resources.push(
+                json!({"name": "pods", "singularName": "", "namespaced": true,
+                "kind": "PodMetrics", "verbs": ["get", "list"]}),
+            );
+            resources.push(
+                json!({"name": "nodes", "singularName": "", "namespaced": false,
+                "kind": "NodeMetrics", "verbs": ["get", "list"]}),
+            );
+        }
+        _ => {}
+    }
     if resources.is_empty() {
         return None;
     }
@@ -276,20 +305,21 @@ pub fn api_versions(addr: &str) -> Value {
 
 /// `/apis`: the legacy APIGroupList document.
 pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = GROUPS.iter().map(|g| api_group(g)).collect();
+    let groups: Vec<Value> = GROUPS.iter().filter_map(|(g, _)| api_group(g)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/GROUP`: one APIGroup.
-pub fn api_group(group: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
-    json!({
+pub fn api_group(group: &str) -> Option<Value> {
+    let version = group_version(group)?;
+    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+    Some(json!({
         "kind": "APIGroup",
         "apiVersion": "v1",
         "name": group,
         "versions": [gv],
         "preferredVersion": gv,
-    })
+    }))
 }
 
 /// `/version`: a Kubernetes 1.32 server, matching the installed kubectl so it does not warn
@@ -315,7 +345,10 @@ pub fn openapi_v3_root() -> Value {
         "api/v1".to_string(),
         json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=FAKE"}),
     );
-    for g in GROUPS {
+    for (g, _) in GROUPS
+        .iter()
+        .filter(|(g, _)| RESOURCES.iter().any(|r| r.group == *g))
+    {
         paths.insert(
             format!("apis/{g}/v1"),
             json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=FAKE")}),

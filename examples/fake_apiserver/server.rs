@@ -9,6 +9,8 @@
 mod controller;
 #[path = "patch.rs"]
 mod patch;
+#[path = "protobuf.rs"]
+mod protobuf;
 #[path = "resources.rs"]
 mod resources;
 #[path = "selector.rs"]
@@ -739,7 +741,7 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
                 let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
                 match segs.as_slice() {
                     ["api", "v1"] => resources::resource_list("", "v1"),
-                    ["apis", g] if resources::GROUPS.contains(g) => Some(resources::api_group(g)),
+                    ["apis", g] => resources::api_group(g),
                     ["apis", g, v] => resources::resource_list(g, v),
                     ["openapi", "v3", "api", "v1"] => resources::openapi_v3_group("", "v1"),
                     ["openapi", "v3", "apis", g, v] => resources::openapi_v3_group(g, v),
@@ -749,6 +751,15 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
         };
         if let Some(doc) = doc {
             return Ok(json_response(200, &doc));
+        }
+    }
+    if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" && r.method == Method::POST
+    {
+        return access_review(state, r);
+    }
+    if let Some(rest) = path.strip_prefix("/apis/metrics.k8s.io/v1beta1/") {
+        if r.method == Method::GET {
+            return metrics(state, r, rest);
         }
     }
     let t = parse_resource_path(path).ok_or_else(|| not_served(path))?;
@@ -1665,7 +1676,8 @@ fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(yaml).map_err(|e| Error(format!("fixture: {e}")))?;
     let mut objects = Vec::new();
-    for doc in docs {
+    for mut doc in docs {
+        relative_times(&mut doc);
         match doc {
             Value::Null => {}
             Value::Object(_) if s(&doc, "/kind") == "List" => {
@@ -1805,4 +1817,175 @@ fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `kubectl auth can-i`: allowed unless a `--fail …:403` rule would refuse that request.
+fn access_review(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
+    let mut review = if r
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        protobuf::access_review(&r.body).map_err(ApiError::bad_request)?
+    } else {
+        r.json_body()?
+    };
+    let attrs = review
+        .pointer("/spec/resourceAttributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let group = s(&attrs, "/group");
+    let resource = s(&attrs, "/resource");
+    let prefix = if group.is_empty() {
+        "/api/v1".to_string()
+    } else {
+        format!(
+            "/apis/{group}/{}",
+            resources::group_version(group).unwrap_or("v1")
+        )
+    };
+    let mut path = prefix;
+    if !s(&attrs, "/namespace").is_empty() {
+        path.push_str(&format!("/namespaces/{}", s(&attrs, "/namespace")));
+    }
+    for part in [resource, s(&attrs, "/name"), s(&attrs, "/subresource")] {
+        if !part.is_empty() {
+            path.push('/');
+            path.push_str(part);
+        }
+    }
+    let method = match s(&attrs, "/verb") {
+        "get" | "list" | "watch" => "GET",
+        "create" => "POST",
+        "update" => "PUT",
+        "patch" => "PATCH",
+        "delete" | "deletecollection" => "DELETE",
+        _ => "*",
+    };
+    let denied = state.fail.iter().any(|f| {
+        f.status == 403
+            && (f.matches(method, &path) || (method == "*" && f.matches(&f.method, &path)))
+    });
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["status"] = if denied {
+        json!({"allowed": false, "reason": "denied by a --fail rule of the fake API server"})
+    } else {
+        json!({"allowed": true, "reason": "the fake API server allows everything"})
+    };
+    Ok(json_response(201, &review))
+}
+
+/// `metrics.k8s.io/v1beta1` pods and nodes, from `opsctl-test/cpu` and `opsctl-test/memory`
+/// annotations (usage per container for pods); objects without them have no metrics yet.
+fn metrics(state: &State, r: &Req, rest: &str) -> Result<Response<Body>, ApiError> {
+    let segs: Vec<&str> = rest.split('/').collect();
+    let (plural, ns, name) = match segs.as_slice() {
+        ["pods"] => ("pods", None, None),
+        ["namespaces", ns, "pods"] => ("pods", Some(*ns), None),
+        ["namespaces", ns, "pods", name] => ("pods", Some(*ns), Some(*name)),
+        ["nodes"] => ("nodes", None, None),
+        ["nodes", name] => ("nodes", None, Some(*name)),
+        _ => return Err(not_served(&r.path)),
+    };
+    let res = resources::by_plural("", "v1", plural).ok_or_else(|| not_served(&r.path))?;
+    let (labels, _) = selectors(r)?;
+    let objects: Vec<Value> = state
+        .store()
+        .list(res, ns)
+        .into_iter()
+        .filter(|o| name.is_none_or(|n| s(o, "/metadata/name") == n) && labels.matches(o))
+        .collect();
+    let kind = if plural == "pods" {
+        "PodMetrics"
+    } else {
+        "NodeMetrics"
+    };
+    let items: Vec<Value> = objects
+        .iter()
+        .filter_map(|o| {
+            let cpu = s(o, "/metadata/annotations/opsctl-test~1cpu");
+            let memory = s(o, "/metadata/annotations/opsctl-test~1memory");
+            if cpu.is_empty() && memory.is_empty() {
+                return None;
+            }
+            let usage = json!({"cpu": if cpu.is_empty() { "0" } else { cpu },
+                               "memory": if memory.is_empty() { "0" } else { memory }});
+            let mut m = json!({
+                "kind": kind, "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {"name": o["metadata"]["name"], "creationTimestamp": now(),
+                             "labels": o["metadata"]["labels"]},
+                "timestamp": now(), "window": "30s",
+            });
+            if plural == "pods" {
+                m["metadata"]["namespace"] = o["metadata"]["namespace"].clone();
+                let containers: Vec<Value> = o
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| json!({"name": c["name"], "usage": usage}))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                m["containers"] = json!(containers);
+            } else {
+                m["usage"] = usage;
+            }
+            Some(m)
+        })
+        .collect();
+    if let Some(name) = name {
+        return items
+            .into_iter()
+            .next()
+            .map(|m| json_response(200, &m))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("{plural}.metrics.k8s.io \"{name}\" not found"),
+                )
+            });
+    }
+    Ok(json_response(
+        200,
+        &json!({"kind": format!("{kind}List"), "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {}, "items": items}),
+    ))
+}
+
+/// Replaces fixture strings `now` and `now-30s`/`now-5m`/`now-2h`/`now-3d` with timestamps
+/// relative to load time, so ages and "(3m ago)" read the same whenever the tests run.
+fn relative_times(v: &mut Value) {
+    match v {
+        Value::String(text) => {
+            let Some(rest) = text.strip_prefix("now") else {
+                return;
+            };
+            let offset = if rest.is_empty() {
+                Some(0)
+            } else {
+                rest.strip_prefix('-').and_then(|d| {
+                    let (num, unit) = d.split_at(d.len().saturating_sub(1));
+                    let n: i64 = num.parse().ok()?;
+                    let secs = match unit {
+                        "s" => 1,
+                        "m" => 60,
+                        "h" => 3600,
+                        "d" => 86_400,
+                        _ => return None,
+                    };
+                    n.checked_mul(secs)
+                })
+            };
+            if let Some(secs) = offset {
+                *text = (chrono::Utc::now() - chrono::Duration::seconds(secs))
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(relative_times),
+        Value::Object(m) => m.values_mut().for_each(relative_times),
+        _ => {}
+    }
 }

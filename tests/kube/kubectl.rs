@@ -26,7 +26,8 @@ fn get_pods_by_label_as_table_and_json() {
         .stdout_has("READY")
         .stdout_has("RESTARTS")
         .stdout_has("CrashLoopBackOff")
-        .stdout_has("7 (");
+        // Fixture times are relative to the server's start: the crash was 3 minutes ago.
+        .stdout_has("7 (3m ago)");
     let ready_line = out
         .stdout
         .lines()
@@ -569,4 +570,35 @@ fn wait_follows_a_watch() {
             .any(|r| r.path == "/api/v1/namespaces/prod/pods" && r.query.contains("watch=true")),
         "kubectl wait never watched"
     );
+}
+
+#[test]
+fn top_reads_metrics_from_annotations() {
+    let c = prod();
+    c.kubectl(&["top", "pods", "-n", "prod"])
+        .code(0)
+        .stdout_has("MEMORY(bytes)")
+        .stdout_has("250Mi")
+        .never_shows(CRASH);
+    c.kubectl(&["top", "nodes"])
+        .code(0)
+        .stdout_has("1500m")
+        .stdout_has("37%");
+}
+
+#[test]
+fn auth_can_i_follows_fail_rules() {
+    let c = Cluster::with(
+        &super::fixture("prod.yaml"),
+        &["GET:/api/v1/namespaces/prod/secrets*:403"],
+    );
+    c.kubectl(&["auth", "can-i", "get", "pods", "-n", "prod"])
+        .code(0)
+        .stdout_has("yes");
+    c.kubectl(&["auth", "can-i", "get", "secrets/jwt", "-n", "prod"])
+        .code(1)
+        .stdout_has("no");
+    c.kubectl(&["get", "secret", "jwt", "-n", "prod"])
+        .code(1)
+        .stderr_has("secrets \"jwt\" is forbidden");
 }
