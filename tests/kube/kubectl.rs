@@ -602,3 +602,55 @@ fn auth_can_i_follows_fail_rules() {
         .code(1)
         .stderr_has("secrets \"jwt\" is forbidden");
 }
+
+#[test]
+fn statefulset_service_configmap_and_lease() {
+    let c = Cluster::start("misc.yaml");
+    c.kubectl(&["rollout", "restart", "sts/db", "-n", "data"])
+        .code(0)
+        .stdout_has("statefulset.apps/db restarted");
+    c.kubectl(&[
+        "rollout",
+        "status",
+        "sts/db",
+        "-n",
+        "data",
+        "--timeout",
+        "20s",
+    ])
+    .code(0)
+    .stdout_has("statefulset rolling update complete 2 pods at revision db-");
+    let sts = c.object("apps/v1", "statefulsets", "data", "db");
+    assert_eq!(sts["metadata"]["generation"], 2);
+    c.kubectl(&["scale", "sts/db", "-n", "data", "--replicas=3"])
+        .code(0);
+    c.kubectl(&["get", "sts", "db", "-n", "data"])
+        .code(0)
+        .stdout_has("3/3");
+    c.kubectl(&["get", "svc", "-n", "data"])
+        .code(0)
+        .stdout_has("10.96.0.20")
+        .stdout_has("5432/TCP");
+    c.kubectl(&[
+        "get",
+        "configmap",
+        "db-config",
+        "-n",
+        "data",
+        "-o",
+        "jsonpath={.data.max_connections}",
+    ])
+    .code(0)
+    .stdout_has("200");
+    c.kubectl(&["get", "lease", "-n", "data"])
+        .code(0)
+        .stdout_has("db-0");
+    c.kubectl(&["delete", "configmap", "db-config", "-n", "data"])
+        .code(0)
+        .stdout_has("configmap \"db-config\" deleted");
+    assert!(
+        c.server
+            .get("v1", "configmaps", "data", "db-config")
+            .is_none()
+    );
+}
