@@ -232,9 +232,130 @@ pub fn reconcile_deployment(store: &mut Store, dep: &mut Value, rollout: bool) {
         });
         store.put(rs_res, rs);
     }
+    if rollout {
+        for rs in store.list(rs_res, Some(&ns)) {
+            if owned_by(&rs, &uid) {
+                let desired = if s(&rs, "/metadata/name") == rs_name {
+                    want
+                } else {
+                    0
+                };
+                sync_pods(store, &rs, desired);
+            }
+        }
+    }
     dep["metadata"]["annotations"][REVISION] = json!(rev.to_string());
     if rollout || dep.get("status").is_none_or(Value::is_null) {
         dep["status"] = deployment_status(dep, &rs_name);
+    }
+}
+
+fn random_suffix(len: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = vec![0u8; len];
+    // Without OS randomness the UID-derived fallback below still gives distinct names.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = new_uid().into_bytes();
+        bytes.truncate(len);
+    }
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A running, ready pod of a ReplicaSet, as a scheduler and kubelet would leave it.
+fn new_pod(store: &Store, rs: &Value) -> Value {
+    let ns = s(rs, "/metadata/namespace");
+    let rs_name = s(rs, "/metadata/name");
+    let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let t = now();
+    let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+    let node = store
+        .list(res("", "nodes"), None)
+        .into_iter()
+        .find(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
+        .map(|n| s(&n, "/metadata/name").to_string());
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+    }
+    let statuses: Vec<Value> = spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    json!({"name": c["name"], "image": c["image"], "imageID": "",
+                           "ready": true, "started": true, "restartCount": 0,
+                           "state": {"running": {"startedAt": t}}})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let octets: Vec<u8> = random_suffix(2).bytes().collect();
+    let ip = format!(
+        "10.244.{}.{}",
+        octets.first().copied().unwrap_or(1) % 250,
+        octets.get(1).copied().unwrap_or(1) % 250 + 2
+    );
+    let conditions: Vec<Value> = ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        .iter()
+        .map(|c| json!({"type": c, "status": "True", "lastTransitionTime": t}))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": format!("{rs_name}-{}", random_suffix(5)),
+            "namespace": ns,
+            "uid": new_uid(),
+            "generation": 1,
+            "creationTimestamp": t,
+            "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
+            "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
+                "uid": rs["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": spec,
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "startTime": t,
+            "conditions": conditions,
+            "containerStatuses": statuses,
+        },
+    })
+}
+
+/// Makes a ReplicaSet own exactly `desired` pods: new ones start running and ready at once;
+/// surplus goes not-ready first, then newest first (as the ReplicaSet controller ranks them).
+fn sync_pods(store: &mut Store, rs: &Value, desired: i64) {
+    let pods_res = res("", "pods");
+    let ns = s(rs, "/metadata/namespace").to_string();
+    let uid = s(rs, "/metadata/uid").to_string();
+    let mut pods: Vec<Value> = store
+        .list(pods_res, Some(&ns))
+        .into_iter()
+        .filter(|p| owned_by(p, &uid))
+        .collect();
+    let have = i64::try_from(pods.len()).unwrap_or(i64::MAX);
+    for _ in have..desired {
+        let pod = new_pod(store, rs);
+        store.put(pods_res, pod);
+    }
+    if have > desired {
+        pods.sort_by_key(|p| {
+            (
+                pod_ready(p),
+                std::cmp::Reverse(s(p, "/metadata/creationTimestamp").to_string()),
+            )
+        });
+        let surplus = usize::try_from(have - desired).unwrap_or(0);
+        for p in pods.iter().take(surplus) {
+            store.remove(pods_res, &ns, s(p, "/metadata/name"));
+        }
     }
 }
 

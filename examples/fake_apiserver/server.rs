@@ -23,12 +23,14 @@ mod table;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use futures::FutureExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -602,7 +604,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     {
         injected_failure(rule.status, &r).response()
     } else {
-        route(&state, &r).await.unwrap_or_else(|e| e.response())
+        // A bug in a handler answers 500 like the real server's panic filter, rather than
+        // dropping the connection with no answer.
+        match AssertUnwindSafe(route(&state, &r)).catch_unwind().await {
+            Ok(result) => result.unwrap_or_else(|e| e.response()),
+            Err(_) => ApiError::new(
+                500,
+                "InternalError",
+                "Internal error occurred: handler panicked",
+            )
+            .response(),
+        }
     };
     state.store().requests.push(RequestRecord {
         method: r.method.to_string(),
@@ -1047,8 +1059,50 @@ fn same_content(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
-/// The validation kubectl users hit most: names, namespaces, selectors.
+/// The validation kubectl users hit most: names, namespaces, selectors, and the shapes the
+/// controller relies on (string maps for labels and annotations, object specs).
 fn validate(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+    for pointer in [
+        "/metadata/labels",
+        "/metadata/annotations",
+        "/spec/template/metadata/labels",
+        "/spec/template/metadata/annotations",
+    ] {
+        match obj.pointer(pointer) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => {}
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    res,
+                    name,
+                    &format!(
+                        "{}: Invalid value: must be a map of strings",
+                        pointer.trim_start_matches('/').replace('/', ".")
+                    ),
+                ));
+            }
+        }
+    }
+    for pointer in [
+        "/spec",
+        "/spec/template",
+        "/spec/template/metadata",
+        "/status",
+    ] {
+        if obj
+            .pointer(pointer)
+            .is_some_and(|v| !v.is_object() && !v.is_null())
+        {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                &format!(
+                    "{}: Invalid value: must be an object",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                ),
+            ));
+        }
+    }
     if name.is_empty() {
         return Err(ApiError::invalid(
             res,

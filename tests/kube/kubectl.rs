@@ -156,6 +156,22 @@ fn rollout_restart_history_status_and_undo() {
         .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
         .collect();
     assert_eq!(revisions, ["1", "2"], "{}", history.stdout);
+    // The new ReplicaSet's pods replaced the old ones.
+    let new_rs = s(
+        &dep,
+        "/metadata/annotations/deployment.kubernetes.io~1revision",
+    );
+    assert_eq!(new_rs, "2");
+    let pods = c
+        .kubectl(&["get", "pods", "-n", "prod", "-o", "json"])
+        .code(0)
+        .json();
+    let pods = pods["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(
+        |p| !s(p, "/metadata/name").starts_with(&format!("{OLD_RS}-"))
+            && s(p, "/status/phase") == "Running"
+    ));
 
     c.kubectl(&[
         "rollout",
@@ -206,6 +222,20 @@ fn scale_changes_spec_and_status() {
     assert_eq!(dep["spec"]["replicas"], 5);
     assert_eq!(dep["status"]["replicas"], 5);
     assert_eq!(c.server.writes_for("deployments/scale"), 1);
+    // The ReplicaSet "controller" adds running pods...
+    assert_eq!(c.server.list("v1", "pods", Some("prod")).len(), 5);
+    c.kubectl(&["scale", "deploy/api", "-n", "prod", "--replicas=1"])
+        .code(0);
+    // ...and removes not-ready pods first, then the newest: the fixture's ready pod stays.
+    let left: Vec<String> = c
+        .server
+        .list("v1", "pods", Some("prod"))
+        .iter()
+        .map(|p| s(p, "/metadata/name").to_string())
+        .collect();
+    assert_eq!(left, [READY]);
+    c.kubectl(&["scale", "deploy/api", "-n", "prod", "--replicas=5"])
+        .code(0);
     c.kubectl(&["get", "deploy", "api", "-n", "prod"])
         .code(0)
         .stdout_has("5/5");
