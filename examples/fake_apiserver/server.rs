@@ -66,22 +66,29 @@ fn err(context: &str) -> impl FnOnce(String) -> Error + '_ {
     move |e| Error(format!("{context}: {e}"))
 }
 
-/// `--fail METHOD:PATH:STATUS`: requests with this method (`*` = any) and path (a trailing
-/// `*` matches any suffix) get this status as a `kind: Status` error.
+/// `--fail METHOD:PATH:STATUS[@N]`: requests with this method (`*` = any) and path (a
+/// trailing `*` matches any suffix) get this status as a `kind: Status` error; with `@N` only
+/// the first N matching requests do (to test retries).
 #[derive(Debug, Clone)]
 pub struct FailRule {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// How many more requests fail; None = all.
+    pub times: Option<u32>,
 }
 
 impl std::str::FromStr for FailRule {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<FailRule, Error> {
-        let bad = || Error(format!("--fail {s:?}: expected METHOD:PATH:STATUS"));
+        let bad = || Error(format!("--fail {s:?}: expected METHOD:PATH:STATUS[@N]"));
         let (method, rest) = s.split_once(':').ok_or_else(bad)?;
         let (path, status) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let (status, times) = match status.split_once('@') {
+            Some((status, n)) => (status, Some(n.parse::<u32>().map_err(|_| bad())?)),
+            None => (status, None),
+        };
         let status: u16 = status.parse().map_err(|_| bad())?;
         if !(400..=599).contains(&status) || !path.starts_with('/') {
             return Err(bad());
@@ -90,12 +97,16 @@ impl std::str::FromStr for FailRule {
             method: method.to_ascii_uppercase(),
             path: path.to_string(),
             status,
+            times,
         })
     }
 }
 
 impl FailRule {
     fn matches(&self, method: &str, path: &str) -> bool {
+        if self.times == Some(0) {
+            return false;
+        }
         let method_ok = self.method == "*" || self.method.eq_ignore_ascii_case(method);
         let path_ok = match self.path.strip_suffix('*') {
             Some(prefix) => path.starts_with(prefix),
@@ -120,7 +131,7 @@ pub struct Options {
 struct State {
     store: Mutex<Store>,
     token: String,
-    fail: Vec<FailRule>,
+    fail: Mutex<Vec<FailRule>>,
     addr: SocketAddr,
 }
 
@@ -129,6 +140,21 @@ impl State {
     /// for a test double, so poisoning is ignored.
     fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fail_rules(&self) -> MutexGuard<'_, Vec<FailRule>> {
+        self.fail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The status of the first `--fail` rule matching this request, using up one of its
+    /// counted failures.
+    fn injected(&self, method: &str, path: &str) -> Option<u16> {
+        let mut rules = self.fail_rules();
+        let rule = rules.iter_mut().find(|f| f.matches(method, path))?;
+        if let Some(n) = rule.times.as_mut() {
+            *n -= 1;
+        }
+        Some(rule.status)
     }
 }
 
@@ -199,6 +225,18 @@ impl Running {
         self.state.store().requests.clone()
     }
 
+    /// Replaces the `--fail` rules (e.g. to break the API only after a test's setup).
+    pub fn set_failures(&self, rules: Vec<FailRule>) {
+        *self.state.fail_rules() = rules;
+    }
+
+    /// Adds or replaces objects from fixture YAML mid-test (a pod turning ready, a new
+    /// event). Watchers see the changes; they are not counted as writes. Replaced objects keep
+    /// their UID and creation time unless the YAML gives them.
+    pub fn upsert(&self, yaml: &str) -> Result<(), Error> {
+        load_fixture(&mut self.state.store(), yaml)
+    }
+
     pub fn stop(self) {
         self.cancel.cancel();
     }
@@ -236,7 +274,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     let state = Arc::new(State {
         store: Mutex::new(store),
         token,
-        fail: opts.fail,
+        fail: Mutex::new(opts.fail),
         addr,
     });
     let cancel = CancellationToken::new();
@@ -583,6 +621,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let auth = header("authorization");
     let accept = header("accept");
     let content_type = header("content-type");
+    let user_agent = header("user-agent");
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return ApiError::bad_request(format!("reading body: {e}")).response(),
@@ -597,12 +636,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     };
     let resp = if auth != format!("Bearer {}", state.token) {
         ApiError::new(401, "Unauthorized", "Unauthorized").response()
-    } else if let Some(rule) = state
-        .fail
-        .iter()
-        .find(|f| f.matches(r.method.as_str(), &r.path))
-    {
-        injected_failure(rule.status, &r).response()
+    } else if let Some(status) = state.injected(r.method.as_str(), &r.path) {
+        injected_failure(status, &r).response()
     } else {
         // A bug in a handler answers 500 like the real server's panic filter, rather than
         // dropping the connection with no answer.
@@ -621,6 +656,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         path: r.path.clone(),
         query: raw_query,
         status: resp.status().as_u16(),
+        user_agent,
+        content_type: r.content_type.clone(),
+        body: String::from_utf8_lossy(&r.body).into_owned(),
     });
     resp
 }
@@ -1766,13 +1804,19 @@ fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
                 m.remove("namespace");
             }
         }
+        let ns = s(m, "/namespace").to_string();
+        let existing = store.get(res, &ns, &name).map(|o| o["metadata"].clone());
         for (field, value) in [
             ("uid", json!(new_uid())),
             ("creationTimestamp", json!(now())),
             ("generation", json!(1)),
         ] {
             if m.get(field).is_none_or(Value::is_null) {
-                m[field] = value;
+                m[field] = existing
+                    .as_ref()
+                    .and_then(|e| e.get(field))
+                    .cloned()
+                    .unwrap_or(value);
             }
         }
         if kind == "Event" {
@@ -1915,7 +1959,7 @@ fn access_review(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
         "delete" | "deletecollection" => "DELETE",
         _ => "*",
     };
-    let denied = state.fail.iter().any(|f| {
+    let denied = state.fail_rules().iter().any(|f| {
         f.status == 403
             && (f.matches(method, &path) || (method == "*" && f.matches(&f.method, &path)))
     });

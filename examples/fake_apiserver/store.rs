@@ -32,6 +32,10 @@ pub struct RequestRecord {
     pub path: String,
     pub query: String,
     pub status: u16,
+    pub user_agent: String,
+    pub content_type: String,
+    /// The request body as text (protobuf bodies are lossy).
+    pub body: String,
 }
 
 pub struct Store {

@@ -715,3 +715,78 @@ fn delete_cascades_unless_orphaned() {
         .code(0)
         .stderr_has("No resources found in prod namespace.");
 }
+
+#[test]
+fn counted_failures_then_recovery_and_midtest_changes() {
+    let c = Cluster::with(
+        &super::fixture("prod.yaml"),
+        &["GET:/api/v1/namespaces/prod/pods:503@1"],
+    );
+    c.kubectl(&["get", "pods", "-n", "prod"])
+        .code(1)
+        .stderr_has("ServiceUnavailable");
+    c.kubectl(&["get", "pods", "-n", "prod"])
+        .code(0)
+        .stdout_has(CRASH);
+    c.server
+        .set_failures(vec!["*:/apis/apps/v1/*:403".parse().expect("rule")]);
+    c.kubectl(&["get", "deploy", "-n", "prod"])
+        .code(1)
+        .stderr_has("Forbidden");
+    c.server.set_failures(Vec::new());
+
+    // A watcher sees a change made through the in-process API.
+    let kubeconfig = c.server.kubeconfig().to_path_buf();
+    let waiter = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(c.dir().join("cache-wait"))
+        .args([
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{CRASH}"),
+            "-n",
+            "prod",
+            "--timeout=30s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn kubectl wait");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let uid = c.object("v1", "pods", "prod", CRASH)["metadata"]["uid"].clone();
+    c.server
+        .upsert(&format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: {CRASH}, namespace: prod, labels: {{app: api}}}}
+spec:
+  containers: [{{name: api, image: registry.example.com/api:1.4.2}}]
+status:
+  phase: Running
+  conditions: [{{type: Ready, status: 'True'}}]
+"
+        ))
+        .expect("upsert");
+    let out = waiter.wait_with_output().expect("kubectl wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("condition met"));
+    assert_eq!(
+        c.object("v1", "pods", "prod", CRASH)["metadata"]["uid"],
+        uid
+    );
+    assert_eq!(c.server.writes(), 0);
+    // (The gcloud kubectl dispatcher asks /version first with its own user agent.)
+    assert!(
+        c.server
+            .requests()
+            .iter()
+            .any(|r| r.user_agent.starts_with("kubectl/v1.32")),
+        "no request from kubectl 1.32"
+    );
+}
