@@ -405,3 +405,76 @@ pub fn openapi_v3_group(group: &str, version: &str) -> Option<Value> {
         "components": {"schemas": {}},
     }))
 }
+
+/// The content type of aggregated discovery (what kubectl 1.32 asks for first).
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// One group/version of aggregated discovery, built from its APIResourceList so both forms
+/// always agree.
+fn aggregated_version(group: &str, version: &str) -> Option<Value> {
+    let list = resource_list(group, version)?;
+    let entries = list.get("resources").and_then(Value::as_array)?;
+    let kind_of = |e: &Value| {
+        json!({
+            "group": e.get("group").cloned().unwrap_or_else(|| json!(group)),
+            "version": e.get("version").cloned().unwrap_or_else(|| json!(version)),
+            "kind": e["kind"],
+        })
+    };
+    let mut resources: Vec<Value> = Vec::new();
+    for e in entries {
+        let name = e.get("name").and_then(Value::as_str).unwrap_or("");
+        if let Some((parent, sub)) = name.split_once('/') {
+            let sub_entry = json!({
+                "subresource": sub, "responseKind": kind_of(e), "verbs": e["verbs"],
+            });
+            if let Some(p) = resources.iter_mut().find(|r| r["resource"] == parent) {
+                if let Some(subs) = p["subresources"].as_array_mut() {
+                    subs.push(sub_entry);
+                }
+            }
+            continue;
+        }
+        let namespaced = e.get("namespaced").and_then(Value::as_bool) == Some(true);
+        let mut r = json!({
+            "resource": name,
+            "responseKind": kind_of(e),
+            "scope": if namespaced { "Namespaced" } else { "Cluster" },
+            "singularResource": e["singularName"],
+            "verbs": e["verbs"],
+            "subresources": [],
+        });
+        for field in ["shortNames", "categories"] {
+            if let Some(v) = e.get(field) {
+                r[field] = v.clone();
+            }
+        }
+        resources.push(r);
+    }
+    Some(json!({"version": version, "resources": resources, "freshness": "Current"}))
+}
+
+/// `/api` (core) or `/apis` (every other group) as an APIGroupDiscoveryList.
+pub fn aggregated_discovery(core: bool) -> Value {
+    let items: Vec<Value> = if core {
+        aggregated_version("", "v1")
+            .map(|v| json!({"metadata": {"name": ""}, "versions": [v]}))
+            .into_iter()
+            .collect()
+    } else {
+        GROUPS
+            .iter()
+            .filter_map(|(g, v)| {
+                aggregated_version(g, v)
+                    .map(|ver| json!({"metadata": {"name": g}, "versions": [ver]}))
+            })
+            .collect()
+    };
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}

@@ -780,6 +780,18 @@ fn not_served(path: &str) -> ApiError {
 
 async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
     let path = r.path.trim_end_matches('/');
+    if r.method == Method::GET
+        && (path == "/api" || path == "/apis")
+        && r.accept.contains("as=APIGroupDiscoveryList")
+        && r.accept.contains("v=v2;")
+    {
+        let mut resp = json_response(200, &resources::aggregated_discovery(path == "/api"));
+        resp.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(resources::AGGREGATED_CONTENT_TYPE),
+        );
+        return Ok(resp);
+    }
     if r.method == Method::GET {
         let doc = match path {
             "/version" => Some(resources::version()),
