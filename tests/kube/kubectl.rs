@@ -37,6 +37,13 @@ fn get_pods_by_label_as_table_and_json() {
         ready_line.contains("1/1") && ready_line.contains("Running"),
         "{ready_line}"
     );
+    // kubectl 1.32 took the aggregated discovery and needed no per-group documents.
+    let paths: Vec<String> = c.server.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(paths.iter().any(|p| p == "/apis"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p == "/api/v1" || p == "/apis/apps/v1"),
+        "{paths:?}"
+    );
 
     let json = c
         .kubectl(&[
