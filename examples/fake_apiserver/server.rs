@@ -20,6 +20,7 @@ mod store;
 #[path = "table.rs"]
 mod table;
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
@@ -958,33 +959,87 @@ fn watch(
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let line = |kind: &str, obj: &Value| {
-        Bytes::from(format!("{}\n", json!({"type": kind, "object": obj})))
+    // `kubectl get -w` asks for Tables: each event then carries a one-row Table.
+    let as_table = r.wants_table();
+    let line = move |kind: &str, obj: &Value| {
+        let object = if as_table && kind != "BOOKMARK" {
+            table::table(
+                res.kind,
+                std::slice::from_ref(obj),
+                s(obj, "/metadata/resourceVersion"),
+            )
+        } else {
+            obj.clone()
+        };
+        Bytes::from(format!("{}\n", json!({"type": kind, "object": object})))
     };
+    let key_of = |obj: &Value| {
+        (
+            s(obj, "/metadata/namespace").to_string(),
+            s(obj, "/metadata/name").to_string(),
+        )
+    };
+    // What the client has seen: a change that makes an object stop matching the selectors
+    // is reported as DELETED, one that makes it start matching as ADDED (as the real server
+    // does).
+    let mut visible: HashSet<(String, String)> = HashSet::new();
     let mut first: Vec<Bytes> = Vec::new();
+    let initial_events = r.query.flag("sendInitialEvents");
     let (past, mut changes) = {
         let store = state.store();
+        let matching = |objects: Vec<Value>| -> Vec<Value> {
+            objects
+                .into_iter()
+                .filter(|o| wanted(res.group, res.plural, s(o, "/metadata/namespace"), o))
+                .collect()
+        };
         match since {
-            // No resourceVersion: the current state as ADDED, then changes.
-            None => {
-                for o in store.list(res, ns.as_deref()) {
-                    let o_ns = o
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    if wanted(res.group, res.plural, o_ns, &o) {
-                        first.push(line("ADDED", &o));
-                    }
+            // No resourceVersion, or initial events asked for: the current state as ADDED
+            // (then a bookmark marking its end, if asked), then changes.
+            _ if since.is_none() || initial_events => {
+                for o in matching(store.list(res, ns.as_deref())) {
+                    visible.insert(key_of(&o));
+                    first.push(line("ADDED", &o));
+                }
+                if initial_events {
+                    first.push(line(
+                        "BOOKMARK",
+                        &json!({"kind": res.kind, "apiVersion": res.api_version(),
+                                "metadata": {"resourceVersion": store.rv().to_string(),
+                                  "annotations": {"k8s.io/initial-events-end": "true"}}}),
+                    ));
                 }
                 store.subscribe_after(store.rv())
             }
-            Some(rv) => store.subscribe_after(rv),
+            Some(rv) => {
+                for o in matching(store.objects_at(rv, res)) {
+                    visible.insert(key_of(&o));
+                }
+                store.subscribe_after(rv)
+            }
+            None => store.subscribe_after(store.rv()),
         }
     };
-    for c in past {
-        if wanted(c.group, c.plural, &c.namespace, &c.object) {
-            first.push(line(c.kind, &c.object));
+    let mut translate = move |c: &store::Change| -> Option<Bytes> {
+        if c.group != res.group || c.plural != res.plural {
+            return None;
         }
+        let key = key_of(&c.object);
+        let kind = if c.kind == "DELETED" {
+            visible.remove(&key).then_some("DELETED")
+        } else if wanted(c.group, c.plural, &c.namespace, &c.object) {
+            Some(if visible.insert(key) {
+                "ADDED"
+            } else {
+                "MODIFIED"
+            })
+        } else {
+            visible.remove(&key).then_some("DELETED")
+        };
+        kind.map(|k| line(k, &c.object))
+    };
+    for c in past {
+        first.extend(translate(&c));
     }
     tokio::spawn(async move {
         for b in first {
@@ -1000,10 +1055,10 @@ fn watch(
                 _ = tx.closed() => return,
                 c = changes.recv() => match c {
                     Ok(c) => {
-                        if wanted(c.group, c.plural, &c.namespace, &c.object)
-                            && tx.send(line(c.kind, &c.object)).await.is_err()
-                        {
-                            return;
+                        if let Some(b) = translate(&c) {
+                            if tx.send(b).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     // Lagging behind 4096 changes cannot happen in a test; keep going.

@@ -174,6 +174,27 @@ impl Store {
         (past, self.tx.subscribe())
     }
 
+    /// The objects of a resource as they were at resourceVersion `rv` (from the history,
+    /// which starts empty and records every change).
+    pub fn objects_at(&self, rv: u64, r: &Resource) -> Vec<Value> {
+        let mut state: BTreeMap<(String, String), Option<&Value>> = BTreeMap::new();
+        for c in self
+            .history
+            .iter()
+            .filter(|c| c.rv <= rv && c.group == r.group && c.plural == r.plural)
+        {
+            let name = c
+                .object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let value = (c.kind != "DELETED").then_some(&c.object);
+            state.insert((c.namespace.clone(), name), value);
+        }
+        state.into_values().flatten().cloned().collect()
+    }
+
     pub fn count_write(&mut self, what: &str) {
         *self.writes.entry(what.to_string()).or_insert(0) += 1;
     }

@@ -797,3 +797,64 @@ status:
         "no request from kubectl 1.32"
     );
 }
+
+#[test]
+fn get_watch_reports_selector_exits_and_entries() {
+    let c = prod();
+    let mut watcher = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(c.server.kubeconfig())
+        .arg("--cache-dir")
+        .arg(c.dir().join("cache-watch"))
+        .args([
+            "get",
+            "pods",
+            "-n",
+            "prod",
+            "-l",
+            "app=api",
+            "-w",
+            "--output-watch-events",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn kubectl get -w");
+    // Let the watch start (a late start fails the DELETED assertion, not silently passes).
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    c.kubectl(&[
+        "label",
+        "pod",
+        OOM,
+        "-n",
+        "prod",
+        "app=other",
+        "--overwrite",
+    ])
+    .code(0);
+    c.kubectl(&["label", "pod", OOM, "-n", "prod", "app=api", "--overwrite"])
+        .code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Our own child, stopped by its handle.
+    let _ = watcher.kill();
+    let out = watcher.wait_with_output().expect("kubectl get -w");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<(&str, &str)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((words.next()?, words.next()?))
+        })
+        .filter(|(_, name)| *name == OOM)
+        .collect();
+    assert_eq!(
+        events,
+        [("ADDED", OOM), ("DELETED", OOM), ("ADDED", OOM)],
+        "{stdout}"
+    );
+    // Watch events carry table rows: the update shows pod columns, not just NAME/AGE.
+    assert!(
+        !stdout.contains("EVENT      NAME                  AGE"),
+        "{stdout}"
+    );
+}
