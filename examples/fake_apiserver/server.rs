@@ -598,6 +598,15 @@ impl Req {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the request body is empty"));
         }
+        if self.body.starts_with(b"k8s\0") {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the fake API server decodes JSON and YAML bodies only (protobuf just for \
+                 SelfSubjectAccessReview); kubectl's `create <kind>` generators send protobuf, \
+                 use `kubectl create -f`/`apply -f` instead",
+            ));
+        }
         serde_json::from_slice(&self.body)
             .or_else(|e| {
                 // Server-side apply and hand-written requests may send YAML.
@@ -1101,6 +1110,17 @@ fn commit(
     obj["apiVersion"] = json!(res.api_version());
     obj["kind"] = json!(res.kind);
     validate(res, &name, &obj)?;
+    if res.kind == "Secret" {
+        // Like the real server: stringData is write-only, merged into data base64-encoded.
+        let string_data = obj
+            .as_object_mut()
+            .and_then(|m| m.remove("stringData"))
+            .and_then(|v| v.as_object().cloned());
+        for (k, v) in string_data.unwrap_or_default() {
+            let text = v.as_str().unwrap_or_default();
+            obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+        }
+    }
     let spec_changed = old.is_none_or(|o| o.get("spec") != obj.get("spec"));
     match old {
         None => {
@@ -1167,12 +1187,19 @@ fn same_content(a: &Value, b: &Value) -> bool {
 /// The validation kubectl users hit most: names, namespaces, selectors, and the shapes the
 /// controller relies on (string maps for labels and annotations, object specs).
 fn validate(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+    let string_maps: &[&str] = match res.kind {
+        "Secret" | "ConfigMap" => &["/data", "/stringData"],
+        _ => &[],
+    };
     for pointer in [
         "/metadata/labels",
         "/metadata/annotations",
         "/spec/template/metadata/labels",
         "/spec/template/metadata/annotations",
-    ] {
+    ]
+    .iter()
+    .chain(string_maps)
+    {
         match obj.pointer(pointer) {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) if m.values().all(Value::is_string) => {}

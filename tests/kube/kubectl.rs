@@ -858,3 +858,31 @@ fn get_watch_reports_selector_exits_and_entries() {
         "{stdout}"
     );
 }
+
+#[test]
+fn protobuf_generators_are_refused_clearly() {
+    // A known gap (see README): typed-client generators send protobuf.
+    let c = prod();
+    c.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        "-n",
+        "prod",
+        "--from-literal=k=v",
+    ])
+    .code(1)
+    .stderr_has("use `kubectl create -f`/`apply -f` instead");
+    assert_eq!(c.server.writes(), 0);
+    let manifest = c.file(
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s1, namespace: prod}\nstringData: {k: v}\n",
+    );
+    c.kubectl(&["create", "-f", &manifest])
+        .code(0)
+        .stdout_has("secret/s1 created");
+    let secret = c.object("v1", "secrets", "prod", "s1");
+    assert_eq!(secret["data"]["k"], "dg==");
+    assert!(secret.get("stringData").is_none());
+}
