@@ -588,9 +588,7 @@ fn wait_follows_a_watch() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn kubectl wait");
-    // Give wait time to establish its watch; a late watch still passes (it then sees the
-    // pod already gone), so this only makes the test exercise the streaming path.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.await_watch("/api/v1/namespaces/prod/pods");
     c.kubectl(&["delete", "pod", OOM, "-n", "prod"]).code(0);
     let out = waiter.wait_with_output().expect("kubectl wait");
     assert!(
@@ -761,7 +759,7 @@ fn counted_failures_then_recovery_and_midtest_changes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn kubectl wait");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    c.await_watch("/api/v1/namespaces/prod/pods");
     let uid = c.object("v1", "pods", "prod", CRASH)["metadata"]["uid"].clone();
     c.server
         .upsert(&format!(
@@ -820,8 +818,21 @@ fn get_watch_reports_selector_exits_and_entries() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn kubectl get -w");
-    // Let the watch start (a late start fails the DELETED assertion, not silently passes).
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    // Lines as kubectl prints them, read on a thread so the test can wait for them.
+    let stdout = watcher.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    c.await_watch("/api/v1/namespaces/prod/pods");
     c.kubectl(&[
         "label",
         "pod",
@@ -834,13 +845,22 @@ fn get_watch_reports_selector_exits_and_entries() {
     .code(0);
     c.kubectl(&["label", "pod", OOM, "-n", "prod", "app=api", "--overwrite"])
         .code(0);
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while lines.iter().filter(|l: &&String| l.contains(OOM)).count() < 3 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
     // Our own child, stopped by its handle.
     let _ = watcher.kill();
-    let out = watcher.wait_with_output().expect("kubectl get -w");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let events: Vec<(&str, &str)> = stdout
-        .lines()
+    let _ = watcher.wait();
+    let _ = reader.join();
+    let stdout = lines.join("\n");
+    let events: Vec<(&str, &str)> = lines
+        .iter()
         .filter_map(|l| {
             let mut words = l.split_whitespace();
             Some((words.next()?, words.next()?))

@@ -89,6 +89,25 @@ impl Cluster {
         }
     }
 
+    /// Waits (up to 30 s, for a loaded machine) until some client watches `path`, so a
+    /// test's next change reaches a live watch rather than an initial list.
+    #[track_caller]
+    pub fn await_watch(&self, path: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.path == path && r.query.contains("watch=true"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nobody watched {path} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// A stored object, or a panic naming what is missing.
     #[track_caller]
     pub fn object(
