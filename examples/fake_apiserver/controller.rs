@@ -174,6 +174,13 @@ pub fn reconcile_deployment(store: &mut Store, dep: &mut Value, rollout: bool) {
         }
         let mut updated = rs.clone();
         let r = if this { want } else { 0 };
+        let before = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if rollout && before != r {
+            scaling_event(store, dep, s(rs, "/metadata/name"), before, r);
+        }
         updated["spec"]["replicas"] = json!(r);
         if this {
             updated["metadata"]["annotations"][REVISION] = json!(rev.to_string());
@@ -231,6 +238,9 @@ pub fn reconcile_deployment(store: &mut Store, dep: &mut Value, rollout: bool) {
                        "availableReplicas": want, "observedGeneration": 1},
         });
         store.put(rs_res, rs);
+        if rollout {
+            scaling_event(store, dep, &rs_name, 0, want);
+        }
     }
     if rollout {
         for rs in store.list(rs_res, Some(&ns)) {
@@ -363,6 +373,38 @@ fn sync_pods(store: &mut Store, rs: &Value, desired: i64) {
             store.remove(pods_res, &ns, s(p, "/metadata/name"));
         }
     }
+}
+
+/// The `ScalingReplicaSet` event the deployment controller records (what `kubectl describe
+/// deploy` shows under Events).
+fn scaling_event(store: &mut Store, dep: &Value, rs_name: &str, from: i64, to: i64) {
+    let ns = s(dep, "/metadata/namespace");
+    let name = s(dep, "/metadata/name");
+    let direction = if to > from { "up" } else { "down" };
+    let t = now();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{name}.{}", random_suffix(16)),
+            "namespace": ns,
+            "uid": new_uid(),
+            "creationTimestamp": t,
+        },
+        "involvedObject": {
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": name, "namespace": ns,
+            "uid": dep["metadata"]["uid"],
+        },
+        "reason": "ScalingReplicaSet",
+        "message": format!("Scaled {direction} replica set {rs_name} from {from} to {to}"),
+        "type": "Normal",
+        "source": {"component": "deployment-controller"},
+        "reportingComponent": "deployment-controller",
+        "firstTimestamp": t,
+        "lastTimestamp": t,
+        "count": 1,
+    });
+    store.put(res("", "events"), event);
 }
 
 /// StatefulSets and ReplicaSets converge at once on a spec change.

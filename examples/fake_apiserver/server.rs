@@ -238,6 +238,12 @@ impl Running {
         load_fixture(&mut self.state.store(), yaml)
     }
 
+    /// Removes an object mid-test (no cascade; watchers see DELETED; not counted as a write).
+    pub fn remove(&self, api_version: &str, resource: &str, ns: &str, name: &str) -> Option<Value> {
+        let r = resource_for(api_version, resource)?;
+        self.state.store().remove(r, ns, name)
+    }
+
     pub fn stop(self) {
         self.cancel.cancel();
     }

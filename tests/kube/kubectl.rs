@@ -179,6 +179,11 @@ fn rollout_restart_history_status_and_undo() {
         |p| !s(p, "/metadata/name").starts_with(&format!("{OLD_RS}-"))
             && s(p, "/status/phase") == "Running"
     ));
+    // The controller recorded its scaling like the real deployment controller.
+    c.kubectl(&["describe", "deploy", "api", "-n", "prod"])
+        .code(0)
+        .stdout_has("ScalingReplicaSet")
+        .stdout_has(&format!("Scaled down replica set {OLD_RS} from 3 to 0"));
 
     c.kubectl(&[
         "rollout",
