@@ -281,14 +281,17 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
     let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let t = now();
     let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
-    let node = store
-        .list(res("", "nodes"), None)
-        .into_iter()
+    let nodes = store.list(res("", "nodes"), None);
+    let node = nodes
+        .iter()
         .find(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
-        .map(|n| s(&n, "/metadata/name").to_string());
-    if let Some(node) = node {
+        .map(|n| s(n, "/metadata/name").to_string());
+    if let Some(node) = &node {
         spec["nodeName"] = json!(node);
     }
+    // With nodes but none schedulable (a drained cluster) the pod stays Pending; with no
+    // nodes in the fixture at all, pods run anyway so small fixtures need not declare nodes.
+    let unschedulable = !nodes.is_empty() && node.is_none();
     let statuses: Vec<Value> = spec
         .get("containers")
         .and_then(Value::as_array)
@@ -312,6 +315,27 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
         .iter()
         .map(|c| json!({"type": c, "status": "True", "lastTransitionTime": t}))
         .collect();
+    let status = if unschedulable {
+        json!({
+            "phase": "Pending",
+            "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "lastTransitionTime": t,
+                "message": format!(
+                    "0/{n} nodes are available: {n} node(s) were unschedulable.",
+                    n = nodes.len()
+                ),
+            }],
+        })
+    } else {
+        json!({
+            "phase": "Running",
+            "podIP": ip,
+            "startTime": t,
+            "conditions": conditions,
+            "containerStatuses": statuses,
+        })
+    };
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -329,14 +353,32 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
             }],
         },
         "spec": spec,
-        "status": {
-            "phase": "Running",
-            "podIP": ip,
-            "startTime": t,
-            "conditions": conditions,
-            "containerStatuses": statuses,
-        },
+        "status": status,
     })
+}
+
+/// The ReplicaSet controller's answer to a deleted or evicted pod: its ReplicaSet (if any)
+/// gets a replacement, scheduled like any new pod (Pending when every node is cordoned).
+pub fn replace_pod(store: &mut Store, pod: &Value) {
+    let owner = pod
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter().find(|r| {
+                s(r, "/kind") == "ReplicaSet"
+                    && r.get("controller").and_then(Value::as_bool) == Some(true)
+            })
+        })
+        .map(|r| s(r, "/uid").to_string());
+    let Some(owner) = owner else { return };
+    let ns = s(pod, "/metadata/namespace");
+    let rs = store
+        .list(res("apps", "replicasets"), Some(ns))
+        .into_iter()
+        .find(|rs| s(rs, "/metadata/uid") == owner);
+    if let Some(rs) = rs {
+        sync_pods(store, &rs, replicas(&rs));
+    }
 }
 
 /// Makes a ReplicaSet own exactly `desired` pods: new ones start running and ready at once;

@@ -1575,6 +1575,9 @@ fn remove_object(
     policy: &str,
 ) -> Option<Value> {
     let removed = store.remove(res, ns, name)?;
+    if res.plural == "pods" {
+        controller::replace_pod(store, &removed);
+    }
     if policy != "Orphan" {
         let uid = s(&removed, "/metadata/uid").to_string();
         for (r, dns, dname) in controller::dependents(store, &uid) {

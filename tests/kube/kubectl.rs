@@ -406,11 +406,19 @@ fn drain_cordons_and_evicts() {
         c.object("v1", "nodes", "", "node-1")["spec"]["unschedulable"],
         true
     );
-    assert!(c.server.list("v1", "pods", Some("prod")).is_empty());
     assert_eq!(c.server.writes_for("pods/eviction"), 3);
+    // The ReplicaSet replaced its evicted pods, but the only node is cordoned: Pending.
+    let pods = c.server.list("v1", "pods", Some("prod"));
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| s(p, "/status/phase") == "Pending"
+        && s(p, "/spec/nodeName").is_empty()
+        && !s(p, "/metadata/name").ends_with("-ready")));
     c.kubectl(&["get", "nodes"])
         .code(0)
         .stdout_has("SchedulingDisabled");
+    c.kubectl(&["get", "pods", "-n", "prod"])
+        .code(0)
+        .stdout_has("Pending");
 }
 
 #[test]
@@ -698,6 +706,19 @@ fn statefulset_service_configmap_and_lease() {
 #[test]
 fn delete_cascades_unless_orphaned() {
     let c = prod();
+    // Deleting a managed pod: its ReplicaSet starts a replacement on the node.
+    c.kubectl(&["delete", "pod", CRASH, "-n", "prod"])
+        .code(0)
+        .stdout_has(&format!("pod \"{CRASH}\" deleted"));
+    let pods = c.server.list("v1", "pods", Some("prod"));
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().any(
+        |p| s(p, "/metadata/name").starts_with(&format!("{OLD_RS}-"))
+            && s(p, "/metadata/name") != CRASH
+            && s(p, "/status/phase") == "Running"
+            && s(p, "/spec/nodeName") == "node-1"
+    ));
+
     c.kubectl(&["delete", "rs", OLD_RS, "-n", "prod", "--cascade=orphan"])
         .code(0);
     assert_eq!(c.server.list("v1", "pods", Some("prod")).len(), 3);
