@@ -170,6 +170,16 @@ pub static RESOURCES: &[Resource] = &[
         &[],
         &[],
     ),
+    // A read-only view of the core events (the real server shares their storage).
+    res(
+        "events.k8s.io",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        &[],
+    ),
 ];
 
 /// API groups other than core, in discovery order, with their one version. The last two
@@ -178,6 +188,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
     ("policy", "v1"),
     ("coordination.k8s.io", "v1"),
+    ("events.k8s.io", "v1"),
     ("authorization.k8s.io", "v1"),
     ("metrics.k8s.io", "v1beta1"),
 ];
@@ -198,6 +209,7 @@ pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static Re
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static Resource> {
     RESOURCES
         .iter()
+        .filter(|r| r.group != "events.k8s.io") // a view stores nothing itself
         .find(|r| r.api_version() == api_version && r.kind == kind)
 }
 

@@ -851,9 +851,32 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
     }
     let ns = t.namespace.clone();
     let nsr = ns.as_deref().unwrap_or("");
+    if let Some(source) = view_source(res) {
+        // A read-only view of another resource's objects (events.k8s.io/v1 over core events).
+        return match (&r.method, t.name.as_deref(), t.sub.as_deref()) {
+            (&Method::GET, None, None) if r.query.flag("watch") => watch(state, r, source, res, ns),
+            (&Method::GET, None, None) => list(state, r, source, res, ns.as_deref()),
+            (&Method::GET, Some(name), None) => {
+                let obj = state
+                    .store()
+                    .get(source, nsr, name)
+                    .map(|o| present(res, o))
+                    .ok_or_else(|| ApiError::not_found(res, name))?;
+                Ok(object_response(r, res, 200, obj))
+            }
+            _ => Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "{} is served read-only; write core v1 events instead",
+                    res.qualified()
+                ),
+            )),
+        };
+    }
     match (&r.method, t.name.as_deref(), t.sub.as_deref()) {
-        (&Method::GET, None, None) if r.query.flag("watch") => watch(state, r, res, ns),
-        (&Method::GET, None, None) => list(state, r, res, ns.as_deref()),
+        (&Method::GET, None, None) if r.query.flag("watch") => watch(state, r, res, res, ns),
+        (&Method::GET, None, None) => list(state, r, res, res, ns.as_deref()),
         (&Method::POST, None, None) => create(state, r, res, nsr),
         (&Method::DELETE, None, None) => delete_collection(state, r, res, ns.as_deref()),
         (&Method::GET, Some(name), None) => {
@@ -915,39 +938,83 @@ fn selectors(r: &Req) -> Result<(selector::LabelSelector, selector::FieldSelecto
     Ok((labels, fields))
 }
 
+/// The stored resource a read-only view presents (None for ordinary resources).
+fn view_source(res: &Resource) -> Option<&'static Resource> {
+    (res.group == "events.k8s.io")
+        .then(|| resources::by_plural("", "v1", "events"))
+        .flatten()
+}
+
+/// A stored object as `view` presents it: core Events in the events.k8s.io/v1 shape.
+fn present(view: &Resource, obj: &Value) -> Value {
+    if view.group != "events.k8s.io" {
+        return obj.clone();
+    }
+    let mut out = json!({
+        "apiVersion": view.api_version(),
+        "kind": "Event",
+        "metadata": obj["metadata"],
+        "regarding": obj["involvedObject"],
+        "note": obj["message"],
+        "reason": obj["reason"],
+        "type": obj["type"],
+        "deprecatedCount": obj["count"],
+        "deprecatedFirstTimestamp": obj["firstTimestamp"],
+        "deprecatedLastTimestamp": obj["lastTimestamp"],
+        "deprecatedSource": obj["source"],
+        "eventTime": obj["eventTime"],
+        "reportingController": obj.get("reportingComponent").cloned()
+            .unwrap_or_else(|| obj.pointer("/source/component").cloned().unwrap_or(Value::Null)),
+        "reportingInstance": obj.get("reportingInstance").cloned()
+            .unwrap_or_else(|| obj.pointer("/source/host").cloned().unwrap_or(Value::Null)),
+        "action": obj["action"],
+        "related": obj["related"],
+        "series": obj["series"],
+    });
+    if let Some(m) = out.as_object_mut() {
+        m.retain(|_, v| !v.is_null());
+    }
+    out
+}
+
+/// A list of `res` objects, presented as `view` (the same resource unless it is a view).
 fn list(
     state: &State,
     r: &Req,
     res: &'static Resource,
+    view: &'static Resource,
     ns: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(r)?;
     let store = state.store();
     let items: Vec<Value> = store
         .list(res, ns)
-        .into_iter()
+        .iter()
+        .map(|o| present(view, o))
         .filter(|o| labels.matches(o) && fields.matches(o))
         .collect();
     let rv = store.rv().to_string();
     drop(store);
     if r.wants_table() {
-        return Ok(json_response(200, &table::table(res.kind, &items, &rv)));
+        return Ok(json_response(200, &table::table(view.kind, &items, &rv)));
     }
     Ok(json_response(
         200,
         &json!({
-            "kind": format!("{}List", res.kind),
-            "apiVersion": res.api_version(),
+            "kind": format!("{}List", view.kind),
+            "apiVersion": view.api_version(),
             "metadata": {"resourceVersion": rv},
             "items": items,
         }),
     ))
 }
 
+/// A watch on `res` objects, presented as `view` (the same resource unless it is a view).
 fn watch(
     state: &State,
     r: &Req,
     res: &'static Resource,
+    view: &'static Resource,
     ns: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(r)?;
@@ -979,7 +1046,7 @@ fn watch(
     let line = move |kind: &str, obj: &Value| {
         let object = if as_table && kind != "BOOKMARK" {
             table::table(
-                res.kind,
+                view.kind,
                 std::slice::from_ref(obj),
                 s(obj, "/metadata/resourceVersion"),
             )
@@ -1004,7 +1071,8 @@ fn watch(
         let store = state.store();
         let matching = |objects: Vec<Value>| -> Vec<Value> {
             objects
-                .into_iter()
+                .iter()
+                .map(|o| present(view, o))
                 .filter(|o| wanted(res.group, res.plural, s(o, "/metadata/namespace"), o))
                 .collect()
         };
@@ -1019,7 +1087,7 @@ fn watch(
                 if initial_events {
                     first.push(line(
                         "BOOKMARK",
-                        &json!({"kind": res.kind, "apiVersion": res.api_version(),
+                        &json!({"kind": view.kind, "apiVersion": view.api_version(),
                                 "metadata": {"resourceVersion": store.rv().to_string(),
                                   "annotations": {"k8s.io/initial-events-end": "true"}}}),
                     ));
@@ -1039,10 +1107,11 @@ fn watch(
         if c.group != res.group || c.plural != res.plural {
             return None;
         }
-        let key = key_of(&c.object);
+        let obj = present(view, &c.object);
+        let key = key_of(&obj);
         let kind = if c.kind == "DELETED" {
             visible.remove(&key).then_some("DELETED")
-        } else if wanted(c.group, c.plural, &c.namespace, &c.object) {
+        } else if wanted(c.group, c.plural, &c.namespace, &obj) {
             Some(if visible.insert(key) {
                 "ADDED"
             } else {
@@ -1051,7 +1120,7 @@ fn watch(
         } else {
             visible.remove(&key).then_some("DELETED")
         };
-        kind.map(|k| line(k, &c.object))
+        kind.map(|k| line(k, &obj))
     };
     for c in past {
         first.extend(translate(&c));

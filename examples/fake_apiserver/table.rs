@@ -266,21 +266,31 @@ fn cells(kind: &str, o: &Value) -> Vec<Value> {
             ]
         }
         "Event" => {
-            let last = o
-                .get("lastTimestamp")
-                .filter(|v| !v.is_null())
-                .or_else(|| o.get("eventTime").filter(|v| !v.is_null()))
+            // Core v1 fields, or their events.k8s.io/v1 names.
+            let last = ["lastTimestamp", "deprecatedLastTimestamp", "eventTime"]
+                .iter()
+                .find_map(|f| o.get(*f).filter(|v| !v.is_null()))
                 .or_else(|| o.pointer("/metadata/creationTimestamp"));
+            let subject = if o.get("involvedObject").is_some() {
+                "/involvedObject"
+            } else {
+                "/regarding"
+            };
+            let message = if o.get("message").is_some() {
+                "/message"
+            } else {
+                "/note"
+            };
             vec![
                 json!(age(last)),
                 json!(s(o, "/type")),
                 json!(s(o, "/reason")),
                 json!(format!(
                     "{}/{}",
-                    s(o, "/involvedObject/kind").to_lowercase(),
-                    s(o, "/involvedObject/name")
+                    s(o, &format!("{subject}/kind")).to_lowercase(),
+                    s(o, &format!("{subject}/name"))
                 )),
-                json!(s(o, "/message")),
+                json!(s(o, message)),
             ]
         }
         "Namespace" => vec![

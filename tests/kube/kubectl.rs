@@ -100,6 +100,14 @@ fn events_and_describe_show_the_crash_loop() {
         .stdout_has("Exit Code:    1")
         // describe finds the event by the pod's UID: the fixture's name reference was resolved.
         .stdout_has("Back-off restarting failed container api");
+    // The same event through events.k8s.io/v1 (a read-only view of the core events).
+    let json = c
+        .kubectl(&["get", "events.v1.events.k8s.io", "-n", "prod", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(json["items"][0]["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(json["items"][0]["regarding"]["name"], CRASH);
+    assert_eq!(json["items"][0]["deprecatedCount"], 42);
     c.kubectl(&["describe", "pod", "-n", "prod", OOM])
         .code(0)
         .stdout_has("OOMKilled")
