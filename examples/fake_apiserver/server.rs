@@ -5,10 +5,16 @@
 //! the stored objects and write counters (so tests can prove a dry run changed nothing).
 #![allow(dead_code)] // Tests and the binary each use a different part of the API.
 
+#[path = "computed.rs"]
+mod computed;
 #[path = "controller.rs"]
 mod controller;
+#[path = "fixture.rs"]
+mod fixture;
 #[path = "patch.rs"]
 mod patch;
+#[path = "pods.rs"]
+mod pods;
 #[path = "protobuf.rs"]
 mod protobuf;
 #[path = "resources.rs"]
@@ -62,10 +68,6 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-fn err(context: &str) -> impl FnOnce(String) -> Error + '_ {
-    move |e| Error(format!("{context}: {e}"))
-}
 
 /// `--fail METHOD:PATH:STATUS[@N]`: requests with this method (`*` = any) and path (a
 /// trailing `*` matches any suffix) get this status as a `kind: Status` error; with `@N` only
@@ -235,7 +237,7 @@ impl Running {
     /// event). Watchers see the changes; they are not counted as writes. Replaced objects keep
     /// their UID and creation time unless the YAML gives them.
     pub fn upsert(&self, yaml: &str) -> Result<(), Error> {
-        load_fixture(&mut self.state.store(), yaml)
+        fixture::load_fixture(&mut self.state.store(), yaml)
     }
 
     /// Removes an object mid-test (no cascade; watchers see DELETED; not counted as a write).
@@ -266,7 +268,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     // kubectl tests and opsctl share one process; whoever installs first wins, both are ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut store = Store::new();
-    load_fixture(&mut store, &opts.fixture_yaml)?;
+    fixture::load_fixture(&mut store, &opts.fixture_yaml)?;
     let (acceptor, ca_pem) = tls()?;
     let listener = TcpListener::bind(opts.listen)
         .await
@@ -364,7 +366,8 @@ preferences: {{}}
 "
     );
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| err("kubeconfig directory")(e.to_string()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error(format!("kubeconfig directory {}: {e}", parent.display())))?;
     }
     std::fs::write(path, text).map_err(|e| Error(format!("write {}: {e}", path.display())))
 }
@@ -833,11 +836,11 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
     }
     if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" && r.method == Method::POST
     {
-        return access_review(state, r);
+        return computed::access_review(state, r);
     }
     if let Some(rest) = path.strip_prefix("/apis/metrics.k8s.io/v1beta1/") {
         if r.method == Method::GET {
-            return metrics(state, r, rest);
+            return computed::metrics(state, r, rest);
         }
     }
     let t = parse_resource_path(path).ok_or_else(|| not_served(path))?;
@@ -901,10 +904,10 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
         }
         (&Method::DELETE, Some(name), None) => delete(state, r, res, nsr, name),
         (&Method::GET, Some(name), Some("log")) if res.plural == "pods" => {
-            logs(state, r, nsr, name)
+            pods::logs(state, r, nsr, name)
         }
         (&Method::POST, Some(name), Some("eviction")) if res.plural == "pods" => {
-            evict(state, r, nsr, name)
+            pods::evict(state, r, nsr, name)
         }
         (m, Some(name), Some("scale")) if res.subresources.contains(&"scale") => {
             scale(state, r, m, res, nsr, name)
@@ -1799,463 +1802,4 @@ fn scale(
         &format!("{}/scale", res.plural),
     )?;
     Ok(json_response(200, &scale_of(&stored)))
-}
-
-fn pods_res() -> Result<&'static Resource, ApiError> {
-    resources::by_plural("", "v1", "pods").ok_or_else(|| not_served("pods"))
-}
-
-fn evict(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Body>, ApiError> {
-    let pods = pods_res()?;
-    let body = r.json_body()?;
-    let dry_run = r.query.dry_run()
-        || body
-            .pointer("/deleteOptions/dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == "All"));
-    let mut store = state.store();
-    let pod = store
-        .get(pods, ns, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(pods, name))?;
-    if let Some((_pdb, message)) = controller::eviction_blocked(&store, &pod) {
-        let mut e = ApiError::new(
-            429,
-            "TooManyRequests",
-            "Cannot evict pod as it would violate the pod's disruption budget.",
-        );
-        e.details = json!({"causes": [{"reason": "DisruptionBudget", "message": message}]});
-        return Err(e);
-    }
-    if !dry_run {
-        remove_object(&mut store, pods, ns, name, "Background");
-        store.count_write("pods/eviction");
-    }
-    Ok(json_response(
-        201,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
-}
-
-/// `pods/log` from the pod's `opsctl-test/log` / `opsctl-test/previous-log` annotations
-/// (`…-log.CONTAINER` overrides them per container).
-fn logs(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Body>, ApiError> {
-    let pods = pods_res()?;
-    let pod = state
-        .store()
-        .get(pods, ns, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(pods, name))?;
-    let names: Vec<String> = ["/spec/containers", "/spec/initContainers"]
-        .iter()
-        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
-        .flatten()
-        .map(|c| s(c, "/name").to_string())
-        .collect();
-    let container = match r.query.get("container") {
-        Some(c) if !c.is_empty() => c.to_string(),
-        _ => {
-            let default = s(
-                &pod,
-                "/metadata/annotations/kubectl.kubernetes.io~1default-container",
-            );
-            if !default.is_empty() {
-                default.to_string()
-            } else if names.len() == 1 {
-                names[0].clone()
-            } else {
-                return Err(ApiError::bad_request(format!(
-                    "a container name must be specified for pod {name}, choose one of: [{}]",
-                    names.join(" ")
-                )));
-            }
-        }
-    };
-    if !names.contains(&container) {
-        return Err(ApiError::bad_request(format!(
-            "container {container} is not valid for pod {name}"
-        )));
-    }
-    let previous = r.query.flag("previous");
-    let key = if previous {
-        "opsctl-test/previous-log"
-    } else {
-        "opsctl-test/log"
-    };
-    let annotations = pod.pointer("/metadata/annotations");
-    let text = annotations
-        .and_then(|a| a.get(format!("{key}.{container}")))
-        .or_else(|| annotations.and_then(|a| a.get(key)))
-        .and_then(Value::as_str);
-    let Some(text) = text else {
-        if previous {
-            return Err(ApiError::bad_request(format!(
-                "previous terminated container \"{container}\" in pod \"{name}\" not found"
-            )));
-        }
-        return Ok(text_response(String::new()));
-    };
-    let mut lines: Vec<&str> = text.lines().collect();
-    if let Some(since) = r
-        .query
-        .get("sinceSeconds")
-        .and_then(|v| v.parse::<i64>().ok())
-    {
-        // Lines that start with a timestamp older than the window are dropped; others stay.
-        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(since);
-        lines.retain(|l| {
-            l.split_whitespace()
-                .next()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .is_none_or(|t| t >= cutoff)
-        });
-    }
-    if let Some(tail) = r
-        .query
-        .get("tailLines")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        let skip = lines.len().saturating_sub(tail);
-        lines.drain(..skip);
-    }
-    let mut out: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    if let Some(limit) = r
-        .query
-        .get("limitBytes")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        let mut cut = limit.min(out.len());
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-    }
-    Ok(text_response(out))
-}
-
-/// Loads the fixture: each document an object (or a `List`), namespaces created as needed,
-/// owner references and event subjects resolved by name to UIDs, Deployments given their
-/// ReplicaSets and revisions.
-fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(yaml).map_err(|e| Error(format!("fixture: {e}")))?;
-    let mut objects = Vec::new();
-    for mut doc in docs {
-        relative_times(&mut doc);
-        match doc {
-            Value::Null => {}
-            Value::Object(_) if s(&doc, "/kind") == "List" => {
-                objects.extend(
-                    doc.get("items")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-            other => objects.push(other),
-        }
-    }
-    let ns_res =
-        resources::by_plural("", "v1", "namespaces").ok_or_else(|| Error("namespaces".into()))?;
-    let mut placed = Vec::new();
-    for mut obj in objects {
-        let api_version = s(&obj, "/apiVersion").to_string();
-        let kind = s(&obj, "/kind").to_string();
-        let res = resources::by_kind(&api_version, &kind)
-            .ok_or_else(|| Error(format!("fixture: unsupported object {api_version} {kind}")))?;
-        let name = s(&obj, "/metadata/name").to_string();
-        if name.is_empty() {
-            return Err(Error(format!("fixture: a {kind} without metadata.name")));
-        }
-        let m = &mut obj["metadata"];
-        if res.namespaced && s(m, "/namespace").is_empty() {
-            m["namespace"] = json!("default");
-        }
-        if !res.namespaced {
-            if let Some(m) = m.as_object_mut() {
-                m.remove("namespace");
-            }
-        }
-        let ns = s(m, "/namespace").to_string();
-        let existing = store.get(res, &ns, &name).map(|o| o["metadata"].clone());
-        for (field, value) in [
-            ("uid", json!(new_uid())),
-            ("creationTimestamp", json!(now())),
-            ("generation", json!(1)),
-        ] {
-            if m.get(field).is_none_or(Value::is_null) {
-                m[field] = existing
-                    .as_ref()
-                    .and_then(|e| e.get(field))
-                    .cloned()
-                    .unwrap_or(value);
-            }
-        }
-        if kind == "Event" {
-            for field in ["firstTimestamp", "lastTimestamp"] {
-                if obj.get(field).is_none_or(Value::is_null) {
-                    obj[field] = obj["metadata"]["creationTimestamp"].clone();
-                }
-            }
-        }
-        placed.push((res, obj));
-    }
-    // Namespaces first, including the ones objects merely mention.
-    let mut namespaces: Vec<String> = vec!["default".into(), "kube-system".into()];
-    for (res, obj) in &placed {
-        if res.namespaced {
-            namespaces.push(s(obj, "/metadata/namespace").to_string());
-        }
-    }
-    for (res, obj) in &placed {
-        if res.plural == "namespaces" {
-            store.put(res, obj.clone());
-        }
-    }
-    for ns in namespaces {
-        if store.get(ns_res, "", &ns).is_none() {
-            store.put(
-                ns_res,
-                json!({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": ns, "uid": new_uid(), "creationTimestamp": now()},
-                       "status": {"phase": "Active"}}),
-            );
-        }
-    }
-    for (res, obj) in &placed {
-        if res.plural != "namespaces" {
-            store.put(res, obj.clone());
-        }
-    }
-    // References by name become references by UID, as a real cluster's would be.
-    let uid_of = |store: &Store, kind: &str, ns: &str, name: &str| {
-        resources::by_kind_only(kind)
-            .and_then(|r| store.get(r, ns, name))
-            .map(|o| s(o, "/metadata/uid").to_string())
-    };
-    for (res, obj) in &placed {
-        let ns = s(obj, "/metadata/namespace").to_string();
-        let name = s(obj, "/metadata/name").to_string();
-        let Some(mut current) = store.get(res, &ns, &name).cloned() else {
-            continue;
-        };
-        let before = current.clone();
-        if let Some(refs) = current
-            .pointer_mut("/metadata/ownerReferences")
-            .and_then(Value::as_array_mut)
-        {
-            for r in refs {
-                if s(r, "/uid").is_empty() {
-                    if let Some(uid) = uid_of(store, s(r, "/kind"), &ns, s(r, "/name")) {
-                        r["uid"] = json!(uid);
-                    }
-                }
-            }
-        }
-        if res.kind == "Event" && s(&current, "/involvedObject/uid").is_empty() {
-            let kind = s(&current, "/involvedObject/kind").to_string();
-            let obj_name = s(&current, "/involvedObject/name").to_string();
-            let mut obj_ns = s(&current, "/involvedObject/namespace").to_string();
-            if obj_ns.is_empty() {
-                obj_ns = ns.clone();
-            }
-            if let Some(uid) = uid_of(store, &kind, &obj_ns, &obj_name) {
-                current["involvedObject"]["uid"] = json!(uid);
-                if s(&current, "/involvedObject/namespace").is_empty()
-                    && resources::by_kind_only(&kind).is_some_and(|r| r.namespaced)
-                {
-                    current["involvedObject"]["namespace"] = json!(obj_ns);
-                }
-            }
-        }
-        if current != before {
-            store.put(res, current);
-        }
-    }
-    for (res, obj) in &placed {
-        if res.kind != "Deployment" {
-            continue;
-        }
-        let ns = s(obj, "/metadata/namespace").to_string();
-        let name = s(obj, "/metadata/name").to_string();
-        if let Some(mut dep) = store.get(res, &ns, &name).cloned() {
-            let before = dep.clone();
-            controller::reconcile_deployment(store, &mut dep, false);
-            if dep != before {
-                store.put(res, dep);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `kubectl auth can-i`: allowed unless a `--fail …:403` rule would refuse that request.
-fn access_review(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
-    let mut review = if r
-        .content_type
-        .starts_with("application/vnd.kubernetes.protobuf")
-    {
-        protobuf::access_review(&r.body).map_err(ApiError::bad_request)?
-    } else {
-        r.json_body()?
-    };
-    let attrs = review
-        .pointer("/spec/resourceAttributes")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let group = s(&attrs, "/group");
-    let resource = s(&attrs, "/resource");
-    let prefix = if group.is_empty() {
-        "/api/v1".to_string()
-    } else {
-        format!(
-            "/apis/{group}/{}",
-            resources::group_version(group).unwrap_or("v1")
-        )
-    };
-    let mut path = prefix;
-    if !s(&attrs, "/namespace").is_empty() {
-        path.push_str(&format!("/namespaces/{}", s(&attrs, "/namespace")));
-    }
-    for part in [resource, s(&attrs, "/name"), s(&attrs, "/subresource")] {
-        if !part.is_empty() {
-            path.push('/');
-            path.push_str(part);
-        }
-    }
-    let method = match s(&attrs, "/verb") {
-        "get" | "list" | "watch" => "GET",
-        "create" => "POST",
-        "update" => "PUT",
-        "patch" => "PATCH",
-        "delete" | "deletecollection" => "DELETE",
-        _ => "*",
-    };
-    let denied = state.fail_rules().iter().any(|f| {
-        f.status == 403
-            && (f.matches(method, &path) || (method == "*" && f.matches(&f.method, &path)))
-    });
-    review["apiVersion"] = json!("authorization.k8s.io/v1");
-    review["kind"] = json!("SelfSubjectAccessReview");
-    review["status"] = if denied {
-        json!({"allowed": false, "reason": "denied by a --fail rule of the fake API server"})
-    } else {
-        json!({"allowed": true, "reason": "the fake API server allows everything"})
-    };
-    Ok(json_response(201, &review))
-}
-
-/// `metrics.k8s.io/v1beta1` pods and nodes, from `opsctl-test/cpu` and `opsctl-test/memory`
-/// annotations (usage per container for pods); objects without them have no metrics yet.
-fn metrics(state: &State, r: &Req, rest: &str) -> Result<Response<Body>, ApiError> {
-    let segs: Vec<&str> = rest.split('/').collect();
-    let (plural, ns, name) = match segs.as_slice() {
-        ["pods"] => ("pods", None, None),
-        ["namespaces", ns, "pods"] => ("pods", Some(*ns), None),
-        ["namespaces", ns, "pods", name] => ("pods", Some(*ns), Some(*name)),
-        ["nodes"] => ("nodes", None, None),
-        ["nodes", name] => ("nodes", None, Some(*name)),
-        _ => return Err(not_served(&r.path)),
-    };
-    let res = resources::by_plural("", "v1", plural).ok_or_else(|| not_served(&r.path))?;
-    let (labels, _) = selectors(r)?;
-    let objects: Vec<Value> = state
-        .store()
-        .list(res, ns)
-        .into_iter()
-        .filter(|o| name.is_none_or(|n| s(o, "/metadata/name") == n) && labels.matches(o))
-        .collect();
-    let kind = if plural == "pods" {
-        "PodMetrics"
-    } else {
-        "NodeMetrics"
-    };
-    let items: Vec<Value> = objects
-        .iter()
-        .filter_map(|o| {
-            let cpu = s(o, "/metadata/annotations/opsctl-test~1cpu");
-            let memory = s(o, "/metadata/annotations/opsctl-test~1memory");
-            if cpu.is_empty() && memory.is_empty() {
-                return None;
-            }
-            let usage = json!({"cpu": if cpu.is_empty() { "0" } else { cpu },
-                               "memory": if memory.is_empty() { "0" } else { memory }});
-            let mut m = json!({
-                "kind": kind, "apiVersion": "metrics.k8s.io/v1beta1",
-                "metadata": {"name": o["metadata"]["name"], "creationTimestamp": now(),
-                             "labels": o["metadata"]["labels"]},
-                "timestamp": now(), "window": "30s",
-            });
-            if plural == "pods" {
-                m["metadata"]["namespace"] = o["metadata"]["namespace"].clone();
-                let containers: Vec<Value> = o
-                    .pointer("/spec/containers")
-                    .and_then(Value::as_array)
-                    .map(|cs| {
-                        cs.iter()
-                            .map(|c| json!({"name": c["name"], "usage": usage}))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                m["containers"] = json!(containers);
-            } else {
-                m["usage"] = usage;
-            }
-            Some(m)
-        })
-        .collect();
-    if let Some(name) = name {
-        return items
-            .into_iter()
-            .next()
-            .map(|m| json_response(200, &m))
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "NotFound",
-                    format!("{plural}.metrics.k8s.io \"{name}\" not found"),
-                )
-            });
-    }
-    Ok(json_response(
-        200,
-        &json!({"kind": format!("{kind}List"), "apiVersion": "metrics.k8s.io/v1beta1",
-                "metadata": {}, "items": items}),
-    ))
-}
-
-/// Replaces fixture strings `now` and `now-30s`/`now-5m`/`now-2h`/`now-3d` with timestamps
-/// relative to load time, so ages and "(3m ago)" read the same whenever the tests run.
-fn relative_times(v: &mut Value) {
-    match v {
-        Value::String(text) => {
-            let Some(rest) = text.strip_prefix("now") else {
-                return;
-            };
-            let offset = if rest.is_empty() {
-                Some(0)
-            } else {
-                rest.strip_prefix('-').and_then(|d| {
-                    let (num, unit) = d.split_at(d.len().saturating_sub(1));
-                    let n: i64 = num.parse().ok()?;
-                    let secs = match unit {
-                        "s" => 1,
-                        "m" => 60,
-                        "h" => 3600,
-                        "d" => 86_400,
-                        _ => return None,
-                    };
-                    n.checked_mul(secs)
-                })
-            };
-            if let Some(secs) = offset {
-                *text = (chrono::Utc::now() - chrono::Duration::seconds(secs))
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string();
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(relative_times),
-        Value::Object(m) => m.values_mut().for_each(relative_times),
-        _ => {}
-    }
 }
