@@ -990,7 +990,7 @@ fn list(
 ) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(r)?;
     let store = state.store();
-    let items: Vec<Value> = store
+    let mut items: Vec<Value> = store
         .list(res, ns)
         .iter()
         .map(|o| present(view, o))
@@ -998,15 +998,43 @@ fn list(
         .collect();
     let rv = store.rv().to_string();
     drop(store);
+    // Paging: `limit` cuts the (name-ordered) list and `continue` carries the offset of the
+    // next page. Unlike the real server, later pages show the current state, not the first
+    // page's snapshot.
+    let offset = match r.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| {
+                t.strip_prefix("offset:")
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
+            .ok_or_else(|| ApiError::bad_request("invalid continue token"))?,
+        None => 0,
+    };
+    items.drain(..offset.min(items.len()));
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(limit) = r.query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
+        if limit > 0 && items.len() > limit {
+            let remaining = items.len() - limit;
+            items.truncate(limit);
+            let token = format!("offset:{}", offset + limit);
+            meta["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(token));
+            meta["remainingItemCount"] = json!(remaining);
+        }
+    }
     if r.wants_table() {
-        return Ok(json_response(200, &table::table(view.kind, &items, &rv)));
+        let mut t = table::table(view.kind, &items, &rv);
+        t["metadata"] = meta;
+        return Ok(json_response(200, &t));
     }
     Ok(json_response(
         200,
         &json!({
             "kind": format!("{}List", view.kind),
             "apiVersion": view.api_version(),
-            "metadata": {"resourceVersion": rv},
+            "metadata": meta,
             "items": items,
         }),
     ))

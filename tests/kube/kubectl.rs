@@ -67,6 +67,21 @@ fn get_pods_by_label_as_table_and_json() {
     names.sort_unstable();
     assert_eq!(names, [CRASH, OOM, READY]);
 
+    // kubectl follows continue tokens page by page.
+    let paged = c
+        .kubectl(&["get", "pods", "-n", "prod", "--chunk-size=1", "-o", "name"])
+        .code(0)
+        .stdout
+        .clone();
+    assert_eq!(paged.lines().count(), 3, "{paged}");
+    assert_eq!(
+        c.server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/v1/namespaces/prod/pods" && r.query.contains("limit=1"))
+            .count(),
+        3
+    );
     c.kubectl(&["get", "pods", "-n", "prod", "-l", "app!=api"])
         .code(0)
         .stderr_has("No resources found in prod namespace.");
