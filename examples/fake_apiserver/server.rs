@@ -1715,6 +1715,24 @@ fn delete(
         .get(res, ns, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(res, name))?;
+    // DeleteOptions.preconditions: delete only the object the client saw.
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    for field in ["uid", "resourceVersion"] {
+        let want = s(&body, &format!("/preconditions/{field}"));
+        if !want.is_empty() && want != s(&obj, &format!("/metadata/{field}")) {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: \
+                     {field} in precondition: {want}, {field} in object meta: {}",
+                    res.qualified(),
+                    s(&obj, &format!("/metadata/{field}"))
+                ),
+            )
+            .about(res, name));
+        }
+    }
     if dry_run {
         return Ok(json_response(200, &obj));
     }

@@ -599,6 +599,21 @@ fn stale_update_conflicts() {
     c.kubectl(&["create", "-f", &path])
         .code(1)
         .stderr_has("deployments.apps \"api\" already exists");
+    // DeleteOptions preconditions guard deletes the same way.
+    let pre = c.file(
+        "pre.json",
+        r#"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"not-the-uid"}}"#,
+    );
+    c.kubectl(&[
+        "delete",
+        "--raw",
+        &format!("/api/v1/namespaces/prod/pods/{OOM}"),
+        "-f",
+        &pre,
+    ])
+    .code(1)
+    .stderr_has("Precondition failed: uid in precondition: not-the-uid");
+    assert!(c.server.get("v1", "pods", "prod", OOM).is_some());
 }
 
 #[test]
