@@ -52,6 +52,20 @@ if ! command -v promtool >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] && command -v 
 fi
 # ---- end promtool ---------------------------------------------------------------------
 
+# ---- kubectl (the Kubernetes tests prove the test API server with the real client) -----
+# This machine kind ships kubectl; elsewhere Debian's `kubernetes-client` provides one.
+if ! command -v kubectl >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing kubectl (apt-get install kubernetes-client)" >&2
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q -o Dpkg::Use-Pty=0 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o Dpkg::Use-Pty=0 kubernetes-client; } >/tmp/opsctl-kubectl-apt.log 2>&1; then
+        tail -n 20 /tmp/opsctl-kubectl-apt.log >&2 || true
+        echo "test.sh: installing kubectl failed" >&2
+        exit 1
+    fi
+    hash -r
+fi
+
 echo "test.sh: cargo fmt --all -- --check" >&2
 cargo fmt --all -- --check
 
