@@ -13,19 +13,31 @@ use crate::model::Runbook;
 use crate::rules::Rule;
 use crate::source::SourceFile;
 
-/// Runbook names → files, and the actions their steps may use.
+/// Runbook names → files, and the actions their steps may use. Each file is read and
+/// parsed at most once per invocation, however many runbooks call it (clones share
+/// the cache).
 #[derive(Debug, Default, Clone)]
 pub struct Library {
     registry: crate::actions::Registry,
+    parsed: Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<Parsed>>>>,
     entries: BTreeMap<String, PathBuf>,
     /// Names found in more than one file: (name, the file kept, the other file).
     duplicates: Vec<(String, PathBuf, PathBuf)>,
 }
 
+/// One file, read and loaded (not yet checked).
+#[derive(Debug)]
+pub struct Parsed {
+    /// The model, when the file is structurally usable, with the ids of broken steps.
+    pub loaded: Option<(Arc<Runbook>, Vec<String>)>,
+    /// What reading and loading found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// A runbook that passed every check, with its graph.
 #[derive(Debug)]
 pub struct Checked {
-    pub runbook: Runbook,
+    pub runbook: Arc<Runbook>,
     pub graph: StepGraph,
     /// Warnings found while checking.
     pub warnings: Vec<Diagnostic>,
@@ -150,13 +162,38 @@ impl Library {
         .help(help))
     }
 
+    /// A file read and loaded, from the cache after the first time.
+    pub fn parsed(&self, path: &Path) -> Arc<Parsed> {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(p) = self.parsed.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return p;
+        }
+        let parsed = Arc::new(match read_source(path) {
+            Err(d) => Parsed {
+                loaded: None,
+                diagnostics: vec![d],
+            },
+            Ok(file) => {
+                let mut diags = Diagnostics::new();
+                let loaded = crate::loader::load_runbook(&file, &self.registry, &mut diags)
+                    .map(|(rb, broken)| (Arc::new(rb), broken));
+                Parsed {
+                    loaded,
+                    diagnostics: diags.into_vec(),
+                }
+            }
+        });
+        if let Ok(mut m) = self.parsed.lock() {
+            m.insert(key, parsed.clone());
+        }
+        parsed
+    }
+
     /// A runbook's model without checking it (its own problems are its own file's
     /// findings): for checks that look at what a runbook declares.
-    pub fn load_quietly(&self, name: &str) -> Option<Runbook> {
+    pub fn load_quietly(&self, name: &str) -> Option<Arc<Runbook>> {
         let path = self.entries.get(name)?;
-        let file = read_source(path).ok()?;
-        crate::loader::load_runbook(&file, &self.registry, &mut Diagnostics::new())
-            .map(|(rb, _)| rb)
+        self.parsed(path).loaded.as_ref().map(|(rb, _)| rb.clone())
     }
 
     /// Reads, loads and checks one runbook file; any error-level finding fails it.
@@ -165,10 +202,12 @@ impl Library {
         path: &Path,
         config: Option<&Config>,
     ) -> Result<Checked, Vec<Diagnostic>> {
-        let file = read_source(path).map_err(|d| vec![d])?;
+        let parsed = self.parsed(path);
         let mut diags = Diagnostics::new();
-        let loaded = crate::loader::load_runbook(&file, &self.registry, &mut diags);
-        let Some((runbook, broken)) = loaded else {
+        for d in &parsed.diagnostics {
+            diags.push(d.clone());
+        }
+        let Some((runbook, broken)) = parsed.loaded.clone() else {
             return Err(diags.into_vec());
         };
         let graph = check_runbook(&runbook, &broken, Some(self), config, &mut diags);
@@ -279,4 +318,28 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_file_is_parsed_once_per_invocation() {
+        let dir = std::env::temp_dir().join(format!("opsctl-lib-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("a.yaml"),
+            "name: a\ntitle: A\nsteps:\n  - id: x\n    tcp: { host: h, port: 1 }\n",
+        )
+        .unwrap();
+        let lib = Library::scan(&[dir.clone()]);
+        let first = lib.load_quietly("a").unwrap();
+        let clone = lib.clone();
+        let again = clone.load_quietly("a").unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let checked = lib.load_checked(&dir.join("a.yaml"), None).unwrap();
+        assert!(Arc::ptr_eq(&first, &checked.runbook));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

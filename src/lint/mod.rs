@@ -11,7 +11,6 @@ use crate::config::{Config, TargetKind, load_config};
 use crate::diagnostic::{self, Diagnostic, Diagnostics};
 use crate::graph::StepGraph;
 use crate::library::{Library, is_config_file, read_source, yaml_files};
-use crate::loader::load_runbook;
 use crate::model::Runbook;
 use crate::rules::Rule;
 use crate::suggest;
@@ -249,17 +248,14 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     let mut calls: Calls = BTreeMap::new();
     let mut linted: HashSet<String> = HashSet::new();
     for path in &files {
-        let file = match read_source(path) {
-            Ok(f) => f,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        let Some((runbook, broken)) = load_runbook(&file, library.registry(), &mut diags) else {
+        let parsed = library.parsed(path);
+        for d in &parsed.diagnostics {
+            diags.push(d.clone());
+        }
+        let Some((runbook, broken)) = &parsed.loaded else {
             continue;
         };
-        check_runbook(&runbook, &broken, Some(&library), Some(config), &mut diags);
+        check_runbook(runbook, broken, Some(&library), Some(config), &mut diags);
         linted.insert(runbook.name.clone());
         calls.insert(runbook.name.clone(), calls_of(&runbook));
     }
@@ -276,8 +272,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         let called = library
             .resolve(&name)
             .ok()
-            .and_then(|p| read_source(&p).ok())
-            .and_then(|f| load_runbook(&f, library.registry(), &mut Diagnostics::new()))
+            .and_then(|p| library.parsed(&p).loaded.clone())
             .map(|(rb, _)| calls_of(&rb))
             .unwrap_or_default();
         queue.extend(called.iter().map(|(t, _, _)| t.clone()));
