@@ -333,7 +333,7 @@ mod tests {
             "name: a\ntitle: A\nsteps:\n  - id: x\n    tcp: { host: h, port: 1 }\n",
         )
         .unwrap();
-        let lib = Library::scan(&[dir.clone()]);
+        let lib = Library::scan(std::slice::from_ref(&dir));
         let first = lib.load_quietly("a").unwrap();
         let clone = lib.clone();
         let again = clone.load_quietly("a").unwrap();

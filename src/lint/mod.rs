@@ -257,7 +257,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         };
         check_runbook(runbook, broken, Some(&library), Some(config), &mut diags);
         linted.insert(runbook.name.clone());
-        calls.insert(runbook.name.clone(), calls_of(&runbook));
+        calls.insert(runbook.name.clone(), calls_of(runbook));
     }
     // Follow calls into runbooks that were not linted, so a loop through them is seen.
     let mut queue: Vec<String> = calls
