@@ -148,20 +148,6 @@ pub fn render_summary(
     duration_ms: u64,
     record: Option<&str>,
 ) -> Vec<String> {
-    let mut parts = Vec::new();
-    for s in [
-        StepStatus::Ok,
-        StepStatus::Warn,
-        StepStatus::Fail,
-        StepStatus::Error,
-        StepStatus::Skipped,
-        StepStatus::Cancelled,
-    ] {
-        let n = summary.count(s);
-        if n > 0 {
-            parts.push(format!("{n} {}", s.as_str()));
-        }
-    }
     let verdict = match status {
         RunStatus::Ok => p.paint(anstyle::AnsiColor::Green.on_default().bold(), "ok"),
         RunStatus::Warn => p.paint(
@@ -185,7 +171,7 @@ pub fn render_summary(
         } else {
             "Run"
         }),
-        parts.join(", "),
+        summary.counts_text(),
         human_ms(duration_ms)
     ));
     for (f, skipped) in summary.failures() {

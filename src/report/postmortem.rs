@@ -26,20 +26,7 @@ pub fn render(events: &[Event]) -> String {
     );
     let end = summary.end;
     let status = end.map_or(RunStatus::Unfinished, |e| e.status);
-    let counts: Vec<String> = [
-        StepStatus::Ok,
-        StepStatus::Warn,
-        StepStatus::Fail,
-        StepStatus::Error,
-        StepStatus::Skipped,
-        StepStatus::Cancelled,
-    ]
-    .into_iter()
-    .filter_map(|s| {
-        let n = summary.count(s);
-        (n > 0).then(|| format!("{n} {}", s.as_str()))
-    })
-    .collect();
+    let counts = summary.counts_text();
     let params = run
         .params
         .as_object()
@@ -88,7 +75,7 @@ pub fn render(events: &[Event]) -> String {
         if counts.is_empty() {
             "no steps".to_string()
         } else {
-            counts.join(", ")
+            counts
         }
     ));
     if !params.is_empty() {

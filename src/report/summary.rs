@@ -191,6 +191,25 @@ impl Summary {
         self.steps.iter().filter(|s| s.status == status).count()
     }
 
+    /// `3 ok, 1 fail, 2 skipped`: the statuses that occur, in a fixed order.
+    pub fn counts_text(&self) -> String {
+        [
+            StepStatus::Ok,
+            StepStatus::Warn,
+            StepStatus::Fail,
+            StepStatus::Error,
+            StepStatus::Skipped,
+            StepStatus::Cancelled,
+        ]
+        .into_iter()
+        .filter_map(|s| {
+            let n = self.count(s);
+            (n > 0).then(|| format!("{n} {}", s.as_str()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     /// Failed steps, each with the steps skipped because of it.
     pub fn failures(&self) -> Vec<(&Finished, Vec<&Finished>)> {
         self.steps

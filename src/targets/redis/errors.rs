@@ -18,22 +18,12 @@ impl RedisPool {
 
     /// An error reply to a command.
     pub(super) fn reply_error(&self, e: &redis::ServerError) -> ActionError {
-        let kind: fn(String) -> ActionError = if is_auth_code(e.code()) {
-            ActionError::Auth
-        } else {
-            ActionError::Failed
-        };
-        self.err(kind, server_error_text(e))
+        self.err(kind_of_code(e.code()), server_error_text(e))
     }
 
     pub(super) fn connect_error(&self, e: &redis::RedisError) -> ActionError {
         if let Some(code) = e.code() {
-            let kind: fn(String) -> ActionError = if is_auth_code(code) {
-                ActionError::Auth
-            } else {
-                ActionError::Failed
-            };
-            return self.err(kind, redis_error_text(e));
+            return self.err(kind_of_code(code), redis_error_text(e));
         }
         match e.kind() {
             redis::ErrorKind::AuthenticationFailed => {
@@ -56,12 +46,7 @@ impl RedisPool {
     /// A failure other than an error reply, on an open connection.
     pub(super) fn command_error(&self, e: &redis::RedisError) -> ActionError {
         if let Some(code) = e.code() {
-            let kind: fn(String) -> ActionError = if is_auth_code(code) {
-                ActionError::Auth
-            } else {
-                ActionError::Failed
-            };
-            return self.err(kind, redis_error_text(e));
+            return self.err(kind_of_code(code), redis_error_text(e));
         }
         if is_connection_lost(e) {
             return self.err(
@@ -70,6 +55,15 @@ impl RedisPool {
             );
         }
         self.err(ActionError::Failed, redis_error_text(e))
+    }
+}
+
+/// An error reply's kind: a refused credential, or any other failure.
+fn kind_of_code(code: &str) -> fn(String) -> ActionError {
+    if is_auth_code(code) {
+        ActionError::Auth
+    } else {
+        ActionError::Failed
     }
 }
 
