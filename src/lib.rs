@@ -6,6 +6,7 @@
 //! reports ([`report`]).
 
 pub mod actions;
+pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -488,3 +488,41 @@ steps:
     // The secrets did reach where they were meant to.
     assert!(server.hits("POST", "/rotate") >= 1);
 }
+
+#[test]
+fn nested_loops_and_chains_too_deep_are_refused_before_anything_runs() {
+    let p = Project::new();
+    let step = |callee: &str| format!("  - id: call\n    runbook: {{ name: {callee} }}\n");
+    p.runbook("a", &format!("name: a\ntitle: A\nsteps:\n{}", step("b")))
+        .runbook("b", &format!("name: b\ntitle: B\nsteps:\n{}", step("c")))
+        .runbook("c", &format!("name: c\ntitle: C\nsteps:\n{}", step("b")));
+    p.opsctl()
+        .args(["run", "a"])
+        .run()
+        .code(2)
+        .stderr_has("b → c → b");
+    // Seventeen runbooks in a chain: one too many.
+    let q = Project::new();
+    for i in 0..17 {
+        let body = if i < 16 {
+            step(&format!("r{}", i + 1))
+        } else {
+            "  - id: leaf\n    exec: { command: [\"true\"], readonly: true }\n".to_string()
+        };
+        q.runbook(
+            &format!("r{i}"),
+            &format!("name: r{i}\ntitle: R\nsteps:\n{body}"),
+        );
+    }
+    q.opsctl()
+        .args(["run", "r0"])
+        .run()
+        .code(2)
+        .stderr_has("nested 17 deep");
+    q.opsctl()
+        .args(["lint", "runbooks"])
+        .run()
+        .code(1)
+        .stdout_has("nested 17 deep");
+    q.opsctl().args(["run", "r1"]).run().code(0);
+}

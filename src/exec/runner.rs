@@ -6,7 +6,7 @@
 //! diagnostics; [`execute`] runs a [`Prepared`] run with the given mode, reporters, way of
 //! asking a person and cancellation token, and returns a [`RunOutcome`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::confirm::Interact;
 use super::{EventSink, Mode, Reporter, RunCtx, RunOutcome, Shared};
+use crate::calls::{CallGraph, MAX_NESTING};
 use crate::config::{Config, EnvConfig};
 use crate::diagnostic::Diagnostic;
 use crate::library::{Checked, Library};
@@ -87,9 +88,7 @@ pub fn prepare(
             return Err(errors);
         }
     };
-    let mut nested = HashMap::new();
-    let mut chain = vec![checked.runbook.name.clone()];
-    preload_nested(&library, config, &checked, &mut nested, &mut chain)?;
+    let nested = preload_nested(&library, config, &checked)?;
     // Every credential any step can reach is masked from the first line on, even in the
     // output of a step that runs before the one that uses it.
     for step in std::iter::once(&checked)
@@ -112,19 +111,54 @@ pub fn prepare(
 }
 
 /// Loads and checks every runbook reachable through `runbook` steps, so a bad nested
-/// runbook stops the run before it starts rather than halfway.
+/// runbook, a loop or a chain nested too deep stops the run before it starts rather than
+/// halfway. The runbooks come from the library's call graph (the one lint uses).
 fn preload_nested(
     library: &Library,
     config: &Config,
-    checked: &Checked,
-    out: &mut HashMap<String, Arc<Checked>>,
-    chain: &mut Vec<String>,
-) -> Result<(), Vec<Diagnostic>> {
-    for step in &checked.runbook.steps {
+    root: &Checked,
+) -> Result<HashMap<String, Arc<Checked>>, Vec<Diagnostic>> {
+    let name = root.runbook.name.clone();
+    let graph = CallGraph::reachable(library, std::slice::from_ref(&root.runbook));
+    let below = graph.below(&name);
+    let mut all: HashSet<String> = below.iter().cloned().collect();
+    all.insert(name.clone());
+    if let Some((chain, at)) = graph.loops(&all).into_iter().next() {
+        return Err(vec![
+            Diagnostic::error(
+                Rule::RunbookCycle,
+                format!("runbooks call each other in a loop: {}", chain.join(" → ")),
+            )
+            .at(&at.file, at.span, "closes the loop"),
+        ]);
+    }
+    let depth = graph.depth(&name);
+    if depth > MAX_NESTING {
+        return Err(vec![Diagnostic::error(
+            Rule::RunbookCycle,
+            format!(
+                "runbooks nested {depth} deep from `{name}`; at most {MAX_NESTING} can run inside each other"
+            ),
+        )]);
+    }
+    literal_calls(&root.runbook)?;
+    let mut out = HashMap::new();
+    for callee in below {
+        let file = library.resolve(&callee).map_err(|d| vec![d])?;
+        let checked = library.load_checked(&file, Some(config))?;
+        literal_calls(&checked.runbook)?;
+        out.insert(callee, Arc::new(checked));
+    }
+    Ok(out)
+}
+
+/// Nested runbooks are named literally, so they can be checked before the run.
+fn literal_calls(runbook: &crate::model::Runbook) -> Result<(), Vec<Diagnostic>> {
+    for step in &runbook.steps {
         let Some(arg) = step.action.action.called_runbook(&step.action.args) else {
             continue;
         };
-        let Some(Value::String(name)) = arg.value.literal() else {
+        if !matches!(arg.value.literal(), Some(Value::String(_))) {
             return Err(vec![
                 Diagnostic::error(
                     Rule::UnknownRunbook,
@@ -133,31 +167,10 @@ fn preload_nested(
                         step.id
                     ),
                 )
-                .at(&checked.runbook.file, arg.value.span(), "computed name")
+                .at(&runbook.file, arg.value.span(), "computed name")
                 .help("opsctl checks nested runbooks before the run starts; it cannot check a computed name"),
             ]);
-        };
-        if chain.contains(&name) {
-            return Err(vec![
-                Diagnostic::error(
-                    Rule::RunbookCycle,
-                    format!(
-                        "runbooks call each other in a loop: {} → {name}",
-                        chain.join(" → ")
-                    ),
-                )
-                .at(&checked.runbook.file, arg.value.span(), "closes the loop"),
-            ]);
         }
-        if out.contains_key(&name) {
-            continue;
-        }
-        let file = library.resolve(&name).map_err(|d| vec![d])?;
-        let nested = library.load_checked(&file, Some(config))?;
-        chain.push(name.clone());
-        preload_nested(library, config, &nested, out, chain)?;
-        chain.pop();
-        out.insert(name, Arc::new(nested));
     }
     Ok(())
 }
@@ -215,7 +228,7 @@ pub fn mutates_deep(
         .iter()
         .any(|s| match s.action.action.called_runbook(&s.action.args) {
             Some(arg) => {
-                depth < 16
+                depth < MAX_NESTING
                     && match arg.value.literal() {
                         Some(Value::String(n)) => nested
                             .get(&n)

@@ -17,8 +17,9 @@ use super::state::StepResult;
 use super::step::{Outcome, changes_something, elapsed_ms, planned, run_step};
 use crate::actions::ActionError;
 
-/// Deepest nesting of `runbook` steps (lint rejects loops; this bounds the rest).
-const MAX_DEPTH: usize = 16;
+/// Deepest nesting of `runbook` steps: checked before the run from the call graph;
+/// this guards the invariant.
+const MAX_DEPTH: usize = crate::calls::MAX_NESTING;
 
 /// The end of a run.
 pub struct RunOutcome {

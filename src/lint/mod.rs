@@ -4,7 +4,7 @@
 mod expressions;
 mod graph_checks;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::config::{Config, TargetKind, load_config};
@@ -14,14 +14,6 @@ use crate::library::{Library, is_config_file, read_source, yaml_files};
 use crate::model::Runbook;
 use crate::rules::Rule;
 use crate::suggest;
-
-/// Runbook name → the runbooks its `runbook` steps call (name, span, file).
-type Call = (
-    String,
-    crate::source::Span,
-    std::sync::Arc<crate::source::SourceFile>,
-);
-type Calls = BTreeMap<String, Vec<Call>>;
 
 /// Runs every semantic check on a loaded runbook; returns its graph.
 pub fn check_runbook(
@@ -245,7 +237,7 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     for f in &files {
         library.add(f.clone());
     }
-    let mut calls: Calls = BTreeMap::new();
+    let mut roots = Vec::new();
     let mut linted: HashSet<String> = HashSet::new();
     for path in &files {
         let parsed = library.parsed(path);
@@ -257,28 +249,37 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
         };
         check_runbook(runbook, broken, Some(&library), Some(config), &mut diags);
         linted.insert(runbook.name.clone());
-        calls.insert(runbook.name.clone(), calls_of(runbook));
+        roots.push(runbook.clone());
     }
-    // Follow calls into runbooks that were not linted, so a loop through them is seen.
-    let mut queue: Vec<String> = calls
-        .values()
-        .flatten()
-        .map(|(t, _, _)| t.clone())
-        .collect();
-    while let Some(name) = queue.pop() {
-        if calls.contains_key(&name) {
-            continue;
+    // Loops through linted runbooks, following calls into runbooks that were not linted.
+    let graph = crate::calls::CallGraph::reachable(&library, &roots);
+    for (chain, at) in graph.loops(&linted) {
+        diags.push(
+            Diagnostic::error(
+                Rule::RunbookCycle,
+                format!("runbooks call each other in a loop: {}", chain.join(" → ")),
+            )
+            .at(&at.file, at.span, "part of the loop")
+            .help(
+                "a nested `runbook` step must not lead back to a runbook that is already running",
+            ),
+        );
+    }
+    for name in &linted {
+        let depth = graph.depth(name);
+        if let (true, Some(call)) = (depth > crate::calls::MAX_NESTING, graph.calls(name).first()) {
+            diags.push(
+                Diagnostic::error(
+                    Rule::RunbookCycle,
+                    format!(
+                        "runbooks nested {depth} deep from `{name}`; at most {} can run inside each other",
+                        crate::calls::MAX_NESTING
+                    ),
+                )
+                .at(&call.file, call.span, "starts the chain"),
+            );
         }
-        let called = library
-            .resolve(&name)
-            .ok()
-            .and_then(|p| library.parsed(&p).loaded.clone())
-            .map(|(rb, _)| calls_of(&rb))
-            .unwrap_or_default();
-        queue.extend(called.iter().map(|(t, _, _)| t.clone()));
-        calls.insert(name, called);
     }
-    runbook_cycles(&calls, &linted, &mut diags);
     for (name, first, second) in library.duplicates() {
         diags.push(
             Diagnostic::error(
@@ -296,74 +297,4 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     let mut out = diags.into_vec();
     diagnostic::sort(&mut out);
     out
-}
-
-/// The runbooks a runbook calls through `runbook` steps with a literal name.
-fn calls_of(runbook: &Runbook) -> Vec<Call> {
-    runbook
-        .steps
-        .iter()
-        .filter_map(|s| {
-            let arg = s.action.action.called_runbook(&s.action.args)?;
-            match arg.value.literal()? {
-                serde_json::Value::String(t) => Some((t, arg.value.span(), runbook.file.clone())),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// N002: runbooks that call each other in a loop through `runbook` steps. Each loop
-/// through a linted runbook is reported once, at that runbook's call.
-fn runbook_cycles(calls: &Calls, linted: &HashSet<String>, diags: &mut Diagnostics) {
-    let mut reported: HashSet<Vec<String>> = HashSet::new();
-    for start in calls.keys().filter(|k| linted.contains(*k)) {
-        // Depth-first along calls; `path[k]` was left through `taken[k]`.
-        let mut path: Vec<String> = vec![start.clone()];
-        let mut next: Vec<usize> = vec![0];
-        let mut taken: Vec<&Call> = Vec::new();
-        let mut done: HashSet<&str> = HashSet::new();
-        while let (Some(node), Some(edge)) = (path.last().cloned(), next.last().copied()) {
-            let edges = calls.get(&node).map(Vec::as_slice).unwrap_or(&[]);
-            let Some(call) = edges.get(edge) else {
-                done.insert(calls.get_key_value(&node).map_or("", |(k, _)| k.as_str()));
-                path.pop();
-                next.pop();
-                taken.pop();
-                continue;
-            };
-            if let Some(n) = next.last_mut() {
-                *n += 1;
-            }
-            let target = &call.0;
-            if let Some(pos) = path.iter().position(|p| p == target) {
-                let mut members: Vec<String> = path[pos..].to_vec();
-                members.sort();
-                if reported.insert(members) {
-                    let mut chain: Vec<String> = path[pos..].to_vec();
-                    chain.push(target.clone());
-                    // Point at the first call of the loop made from a linted runbook.
-                    let mut edges_in_loop: Vec<&Call> = taken[pos..].to_vec();
-                    edges_in_loop.push(call);
-                    let at = path[pos..]
-                        .iter()
-                        .zip(&edges_in_loop)
-                        .find(|(n, _)| linted.contains(*n))
-                        .map_or(call, |(_, c)| *c);
-                    diags.push(
-                        Diagnostic::error(
-                            Rule::RunbookCycle,
-                            format!("runbooks call each other in a loop: {}", chain.join(" → ")),
-                        )
-                        .at(&at.2, at.1, "part of the loop")
-                        .help("a nested `runbook` step must not lead back to a runbook that is already running"),
-                    );
-                }
-            } else if !done.contains(target.as_str()) {
-                path.push(target.clone());
-                next.push(0);
-                taken.push(call);
-            }
-        }
-    }
 }
