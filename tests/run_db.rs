@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::http_server::closed_port;
-use crate::support::{Project, service_url};
+use crate::support::{Project, service_url, unique};
 
 fn pg_url() -> String {
     service_url("OPSCTL_TEST_DATABASE_URL")
@@ -17,16 +17,6 @@ fn pg_url() -> String {
 
 fn redis_url() -> String {
     service_url("OPSCTL_TEST_REDIS_URL")
-}
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{tag}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A synchronous admin connection for fixtures and observation.

@@ -13,20 +13,10 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use crate::support::{Project, service_url};
+use crate::support::{Project, service_url, unique};
 
 fn admin_url() -> String {
     service_url("OPSCTL_TEST_PG_ADMIN_URL")
-}
-
-fn unique(tag: &str) -> String {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{tag}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A connection whose notifications are collected in the returned vector.

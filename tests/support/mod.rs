@@ -270,3 +270,13 @@ pub fn service_url(var: &str) -> String {
         ),
     }
 }
+
+/// A name no other test (or run of the suite) uses: `tag_<pid>_<n>`.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -17,15 +17,7 @@ pub fn redactor() -> Redactor {
 }
 
 /// A unique suffix for tables, keys and application names.
-pub fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{tag}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use crate::support::unique;
 
 /// A port on 127.0.0.1 nobody listens on.
 pub fn closed_port() -> u16 {
