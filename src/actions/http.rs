@@ -136,7 +136,7 @@ pub fn url_of(
         return url.to_string();
     }
     let target = target.unwrap_or("?");
-    let base = match env.http.get(target) {
+    let base = match env.target::<crate::config::HttpTarget>("http", target) {
         Some(t) => match &t.base_url {
             crate::config::Address::Literal(u) => u.clone(),
             crate::config::Address::Env(var) => format!("${var}"),
@@ -219,8 +219,8 @@ impl ActionImpl for Http {
         &SPEC
     }
 
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
-        Some(crate::config::TargetKind::Http)
+    fn target_kind(&self) -> Option<&'static str> {
+        Some("http")
     }
 
     fn mutates(&self, a: &HttpArgs) -> bool {

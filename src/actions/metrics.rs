@@ -80,8 +80,8 @@ impl ActionImpl for Metrics {
         &SPEC
     }
 
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
-        Some(crate::config::TargetKind::Http)
+    fn target_kind(&self) -> Option<&'static str> {
+        Some("http")
     }
 
     fn describe(&self, a: &MetricsArgs, env: &EnvConfig) -> String {

@@ -121,8 +121,9 @@ pub trait ActionImpl: Send + Sync + 'static {
         false
     }
 
-    /// The kind of configured target the action's `target` argument names.
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+    /// The kind of configured target (its config section: `http`, `postgres`, ...) the
+    /// action's `target` argument names.
+    fn target_kind(&self) -> Option<&'static str> {
         None
     }
 
@@ -164,7 +165,7 @@ pub trait Action: Send + Sync + 'static {
     fn secret_outputs(&self) -> &'static [&'static str];
     fn incomplete(&self, outputs: &Outputs) -> Option<String>;
     fn asks_person(&self) -> bool;
-    fn target_kind(&self) -> Option<crate::config::TargetKind>;
+    fn target_kind(&self) -> Option<&'static str>;
     fn called_runbook<'a>(&self, args: &'a Args) -> Option<&'a crate::model::Arg>;
     fn runs_steps(&self) -> bool;
     fn times_itself(&self) -> bool;
@@ -215,7 +216,7 @@ impl<T: ActionImpl> Action for T {
         ActionImpl::asks_person(self)
     }
 
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
+    fn target_kind(&self) -> Option<&'static str> {
         ActionImpl::target_kind(self)
     }
 

@@ -73,8 +73,8 @@ impl ActionImpl for Postgres {
         &SPEC
     }
 
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
-        Some(crate::config::TargetKind::Postgres)
+    fn target_kind(&self) -> Option<&'static str> {
+        Some("postgres")
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {

@@ -60,8 +60,8 @@ impl ActionImpl for Redis {
         &SPEC
     }
 
-    fn target_kind(&self) -> Option<crate::config::TargetKind> {
-        Some(crate::config::TargetKind::Redis)
+    fn target_kind(&self) -> Option<&'static str> {
+        Some("redis")
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {

@@ -13,7 +13,6 @@ use crate::yaml::{self, Node};
 use super::{Address, Config, DEFAULT_POOL, DbTarget, EnvConfig, HttpTarget, KubeTarget};
 
 const TOP_KEYS: &[&str] = &["runbooks", "default_env", "envs"];
-const ENV_KEYS: &[&str] = &["vars", "http", "postgres", "redis", "kubernetes"];
 const HTTP_KEYS: &[&str] = &[
     "base_url", "url", "url_env", "auth", "headers", "insecure", "ca_file",
 ];
@@ -121,44 +120,22 @@ fn load_env(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> EnvConfig 
             _ => cx.type_error(n, "vars", "a mapping"),
         }
     }
-    if let Some(n) = f.take("http") {
-        for (tname, node) in targets(cx, n, "http") {
-            if let Some(t) = load_http(cx, &tname, node, base) {
-                env.http.insert(tname, t);
+    // Every other section belongs to a kind of target.
+    for kind in crate::targets::kinds::KINDS {
+        if let Some(n) = f.take(kind.section()) {
+            for (tname, t) in kind.load(cx, n, base) {
+                env.add_target(kind.section(), &tname, t);
             }
         }
     }
-    for (kind, is_pg) in [("postgres", true), ("redis", false)] {
-        if let Some(n) = f.take(kind) {
-            for (tname, node) in targets(cx, n, kind) {
-                if let Some(t) = load_db(cx, kind, &tname, node, base) {
-                    if is_pg {
-                        env.postgres.insert(tname, t);
-                    } else {
-                        env.redis.insert(tname, t);
-                    }
-                }
-            }
-        }
-    }
-    if let Some(n) = f.take("kubernetes") {
-        if let Some(mut k) = Fields::of(cx, n, "kubernetes") {
-            let mut kube = KubeTarget::default();
-            if let Some(c) = k.take("context") {
-                kube.context = cx.string(c, "kubernetes.context");
-            }
-            if let Some(ns) = k.take("namespace") {
-                kube.namespace = cx.string(ns, "kubernetes.namespace");
-            }
-            k.finish(cx, "kubernetes", KUBE_KEYS);
-            env.kubernetes = kube;
-        }
-    }
-    f.finish(cx, &format!("env `{name}`"), ENV_KEYS);
+    let mut known = vec!["vars"];
+    known.extend(crate::targets::kinds::KINDS.iter().map(|k| k.section()));
+    f.finish(cx, &format!("env `{name}`"), &known);
     env
 }
 
-fn targets<'n>(cx: &mut Cx<'_>, node: &'n Node, kind: &str) -> Vec<(String, &'n Node)> {
+/// The named targets of a section (`postgres: {primary: ..., replica: ...}`).
+pub fn named_targets<'n>(cx: &mut Cx<'_>, node: &'n Node, kind: &str) -> Vec<(String, &'n Node)> {
     match Fields::of(cx, node, &format!("{kind} targets")) {
         Some(f) => f.all().map(|(k, _, v)| (k.to_string(), v)).collect(),
         None => Vec::new(),
@@ -201,7 +178,8 @@ fn address(cx: &mut Cx<'_>, f: &mut Fields<'_>, keys: &[&str], what: &str) -> Op
     }
 }
 
-fn load_http(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> Option<HttpTarget> {
+/// One http target.
+pub fn load_http(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> Option<HttpTarget> {
     let what = format!("http target `{name}`");
     let mut f = Fields::of(cx, node, &what)?;
     let base_url = address(cx, &mut f, &["base_url", "url", "url_env"], &what);
@@ -240,7 +218,14 @@ fn load_http(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> Option<Ht
     base_url.map(|_| target)
 }
 
-fn load_db(cx: &mut Cx<'_>, kind: &str, name: &str, node: &Node, base: &Path) -> Option<DbTarget> {
+/// One postgres or redis target.
+pub fn load_db(
+    cx: &mut Cx<'_>,
+    kind: &str,
+    name: &str,
+    node: &Node,
+    base: &Path,
+) -> Option<DbTarget> {
     let what = format!("{kind} target `{name}`");
     let mut f = Fields::of(cx, node, &what)?;
     let url = address(cx, &mut f, &["url", "url_env"], &what);
@@ -267,4 +252,18 @@ fn load_db(cx: &mut Cx<'_>, kind: &str, name: &str, node: &Node, base: &Path) ->
         pool,
         ca_file,
     })
+}
+
+/// The `kubernetes:` section: context and namespace.
+pub fn load_kubernetes(cx: &mut Cx<'_>, node: &Node) -> Option<KubeTarget> {
+    let mut k = Fields::of(cx, node, "kubernetes")?;
+    let mut kube = KubeTarget::default();
+    if let Some(c) = k.take("context") {
+        kube.context = cx.string(c, "kubernetes.context");
+    }
+    if let Some(ns) = k.take("namespace") {
+        kube.namespace = cx.string(ns, "kubernetes.namespace");
+    }
+    k.finish(cx, "kubernetes", KUBE_KEYS);
+    Some(kube)
 }

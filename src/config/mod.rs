@@ -10,8 +10,9 @@ use std::sync::Arc;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::rules::Rule;
 use crate::source::{SourceFile, Span};
+use crate::targets::kinds::{PostgresTarget, RedisTarget, TargetConfig};
 
-pub use load::load_config;
+pub use load::{load_config, load_db, load_http, load_kubernetes, named_targets};
 
 pub const CONFIG_NAMES: &[&str] = &["opsctl.yaml", "opsctl.yml"];
 /// Default connections per Postgres/Redis target.
@@ -81,15 +82,12 @@ pub struct KubeTarget {
     pub namespace: Option<String>,
 }
 
-/// One environment: vars and targets.
+/// One environment: vars, and targets by kind (section) and name.
 #[derive(Clone, Debug, Default)]
 pub struct EnvConfig {
     pub name: String,
     pub vars: serde_json::Map<String, serde_json::Value>,
-    pub http: BTreeMap<String, HttpTarget>,
-    pub postgres: BTreeMap<String, DbTarget>,
-    pub redis: BTreeMap<String, DbTarget>,
-    pub kubernetes: KubeTarget,
+    pub targets: BTreeMap<&'static str, BTreeMap<String, Arc<dyn TargetConfig>>>,
 }
 
 impl EnvConfig {
@@ -100,23 +98,52 @@ impl EnvConfig {
             name: "default".to_string(),
             ..EnvConfig::default()
         };
-        for (var, map) in [
-            ("DATABASE_URL", &mut env.postgres),
-            ("REDIS_URL", &mut env.redis),
-        ] {
-            if std::env::var_os(var).is_some() {
-                map.insert(
-                    "default".to_string(),
-                    DbTarget {
-                        name: "default".to_string(),
-                        url: Address::Env(var.to_string()),
-                        pool: DEFAULT_POOL,
-                        ca_file: None,
-                    },
-                );
-            }
+        let db = |var: &str| DbTarget {
+            name: "default".to_string(),
+            url: Address::Env(var.to_string()),
+            pool: DEFAULT_POOL,
+            ca_file: None,
+        };
+        if std::env::var_os("DATABASE_URL").is_some() {
+            env.add_target(
+                "postgres",
+                "default",
+                Arc::new(PostgresTarget(db("DATABASE_URL"))),
+            );
+        }
+        if std::env::var_os("REDIS_URL").is_some() {
+            env.add_target("redis", "default", Arc::new(RedisTarget(db("REDIS_URL"))));
         }
         env
+    }
+
+    pub fn add_target(&mut self, section: &'static str, name: &str, t: Arc<dyn TargetConfig>) {
+        self.targets
+            .entry(section)
+            .or_default()
+            .insert(name.to_string(), t);
+    }
+
+    /// The targets of one kind.
+    pub fn targets_of(
+        &self,
+        section: &str,
+    ) -> impl Iterator<Item = (&String, &Arc<dyn TargetConfig>)> {
+        self.targets.get(section).into_iter().flatten()
+    }
+
+    /// A target's config, as its kind's type.
+    pub fn target<T: 'static>(&self, section: &str, name: &str) -> Option<&T> {
+        self.targets
+            .get(section)?
+            .get(name)?
+            .as_any()
+            .downcast_ref::<T>()
+    }
+
+    /// The environment's cluster settings (`kubernetes:`), if any.
+    pub fn kubernetes(&self) -> Option<&KubeTarget> {
+        self.target::<KubeTarget>("kubernetes", "default")
     }
 }
 
@@ -234,28 +261,17 @@ impl Config {
         })
     }
 
-    /// Every target name of a kind across all environments (for lint).
-    pub fn target_names(&self, kind: TargetKind) -> Vec<String> {
+    /// Every target name of a kind (section) across all environments (for lint).
+    pub fn target_names(&self, section: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .envs
             .values()
-            .flat_map(|e| match kind {
-                TargetKind::Http => e.http.keys().cloned().collect::<Vec<_>>(),
-                TargetKind::Postgres => e.postgres.keys().cloned().collect(),
-                TargetKind::Redis => e.redis.keys().cloned().collect(),
-            })
+            .flat_map(|e| e.targets_of(section).map(|(n, _)| n.clone()))
             .collect();
         names.sort();
         names.dedup();
         names
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetKind {
-    Http,
-    Postgres,
-    Redis,
 }
 
 /// Paths are shown relative to the cwd when they are under it.

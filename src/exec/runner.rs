@@ -261,7 +261,7 @@ pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
     let sink = EventSink::new(p.redactor.clone(), s.reporters);
     let env = Arc::new(p.env);
     let shared = Arc::new(Shared {
-        clients: Clients::new(&env, p.redactor.clone()),
+        clients: Clients::new(&env),
         env,
         redactor: p.redactor,
         interact: s.interact,

@@ -7,7 +7,7 @@ mod graph_checks;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use crate::config::{Config, TargetKind, load_config};
+use crate::config::{Config, load_config};
 use crate::diagnostic::{self, Diagnostic, Diagnostics};
 use crate::graph::StepGraph;
 use crate::library::{Library, is_config_file, read_source, yaml_files};
@@ -79,7 +79,7 @@ fn check_step_settings(
                         diags.push(
                             Diagnostic::error(
                                 Rule::UnknownTarget,
-                                format!("no {} target named `{t}` in the config", kind_name(kind)),
+                                format!("no {} target named `{t}` in the config", kind),
                             )
                             .at(file, arg.value.span(), "unknown target")
                             .help(
@@ -176,14 +176,6 @@ fn check_nested_params(
                 )),
             );
         }
-    }
-}
-
-fn kind_name(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::Http => "http",
-        TargetKind::Postgres => "postgres",
-        TargetKind::Redis => "redis",
     }
 }
 

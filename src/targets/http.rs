@@ -2,15 +2,13 @@
 //! checks, built only if a step asks for it), and one per configured target (its base
 //! URL, auth header, extra headers and CA). Built on first use, shared by every step.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder};
 
 use crate::actions::ActionError;
 use crate::config::HttpTarget;
-use crate::redact::Redactor;
 
 /// A configured target, resolved: address read, credentials registered as secrets.
 pub struct ResolvedHttpTarget {
@@ -34,10 +32,12 @@ impl ResolvedHttpTarget {
     }
 }
 
+/// The shared clients for plain URLs: verified, and (built only if a step asks) one
+/// that skips certificate checks.
+#[derive(Default)]
 pub struct HttpClients {
     verified: super::Lazy<Client>,
     insecure: super::Lazy<Client>,
-    targets: HashMap<String, (HttpTarget, super::Lazy<Arc<ResolvedHttpTarget>>)>,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -49,17 +49,6 @@ fn builder() -> reqwest::ClientBuilder {
 }
 
 impl HttpClients {
-    pub fn new(targets: &std::collections::BTreeMap<String, HttpTarget>) -> HttpClients {
-        HttpClients {
-            verified: OnceLock::new(),
-            insecure: OnceLock::new(),
-            targets: targets
-                .iter()
-                .map(|(k, t)| (k.clone(), (t.clone(), OnceLock::new())))
-                .collect(),
-        }
-    }
-
     /// The shared client (`insecure`: certificates are not checked).
     pub fn client(&self, insecure: bool) -> Result<Client, ActionError> {
         let cell = if insecure {
@@ -76,46 +65,24 @@ impl HttpClients {
         .clone()
         .map_err(ActionError::Config)
     }
-
-    /// A configured target, resolved once.
-    pub fn target(
-        &self,
-        name: &str,
-        redactor: &Redactor,
-    ) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
-        let Some((config, cell)) = self.targets.get(name) else {
-            let known: Vec<&str> = self.targets.keys().map(String::as_str).collect();
-            let hint = crate::suggest::help(name, known.iter().copied())
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default();
-            return Err(ActionError::Config(format!(
-                "no http target `{name}` in this environment{hint}"
-            )));
-        };
-        cell.get_or_init(|| resolve(config, redactor))
-            .clone()
-            .map_err(ActionError::Config)
-    }
 }
 
-fn resolve(t: &HttpTarget, redactor: &Redactor) -> Result<Arc<ResolvedHttpTarget>, String> {
+/// A configured target, resolved: address read, auth and headers ready, its own client
+/// (CA file, `insecure`).
+pub fn resolve(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
+    resolve_text(t).map_err(ActionError::Config)
+}
+
+fn resolve_text(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, String> {
     let what = format!("http target `{}`", t.name);
     let base_url = t.base_url.resolve(&what)?;
-    redactor.add_url_password(&base_url);
     let bearer = match &t.bearer_env {
-        Some(var) => {
-            let token = std::env::var(var)
-                .map_err(|_| format!("{what}: environment variable {var} is not set"))?;
-            redactor.add(&token);
-            Some(token)
-        }
+        Some(var) => Some(
+            std::env::var(var)
+                .map_err(|_| format!("{what}: environment variable {var} is not set"))?,
+        ),
         None => None,
     };
-    for (k, v) in &t.headers {
-        if crate::redact::is_credential_header(k) {
-            redactor.add(v);
-        }
-    }
     let mut b = builder().tls_danger_accept_invalid_certs(t.insecure);
     if let Some(ca) = &t.ca_file {
         let pem = std::fs::read(ca)

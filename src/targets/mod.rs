@@ -1,8 +1,11 @@
 //! The clients steps talk through, one per target per run, built on first use and
-//! shared by every step (the hot path does no per-step set-up).
+//! shared by every step (the hot path does no per-step set-up). Targets come from the
+//! open registry of kinds ([`kinds`]); clients hold no per-run state (events are masked
+//! where they leave the executor), so they could serve several runs.
 
 pub mod cleanup;
 pub mod http;
+pub mod kinds;
 pub mod messages;
 pub mod pool;
 pub mod postgres;
@@ -13,113 +16,98 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::actions::ActionError;
-use crate::config::{DbTarget, EnvConfig};
+use crate::config::EnvConfig;
 use crate::redact::Redactor;
 
 pub use http::ResolvedHttpTarget;
+pub use kinds::{Client, TargetConfig, TargetKind};
 pub use postgres::PgPool;
 pub use redis::RedisPool;
-
-/// How a pool is made: target name, URL, size, CA file, redactor.
-type NewPool<P> =
-    fn(&str, &str, usize, Option<&std::path::Path>, Redactor) -> Result<P, ActionError>;
 
 /// A client built on first use; the error is kept so every step sees the same cause.
 pub type Lazy<T> = OnceLock<Result<T, String>>;
 
-/// Every client of a run.
+/// A configured target and its client, built on first use.
+type Target = (Arc<dyn TargetConfig>, Lazy<Client>);
+
+/// Every client of a run: the shared plain-URL HTTP clients, and one lazily built client
+/// per configured target, by kind and name.
 pub struct Clients {
-    redactor: Redactor,
     http: http::HttpClients,
-    postgres: HashMap<String, (DbTarget, Lazy<Arc<PgPool>>)>,
-    redis: HashMap<String, (DbTarget, Lazy<Arc<RedisPool>>)>,
+    targets: HashMap<(&'static str, String), Target>,
+    /// Names per kind, for "did you mean" messages.
+    names: HashMap<&'static str, Vec<String>>,
 }
 
 impl Clients {
     /// Registers nothing and connects nothing: clients are built when a step first needs
     /// them.
-    pub fn new(env: &EnvConfig, redactor: Redactor) -> Clients {
+    pub fn new(env: &EnvConfig) -> Clients {
+        let mut targets = HashMap::new();
+        let mut names: HashMap<&'static str, Vec<String>> = HashMap::new();
+        for (section, by_name) in &env.targets {
+            for (name, t) in by_name {
+                targets.insert((*section, name.clone()), (t.clone(), OnceLock::new()));
+                names.entry(*section).or_default().push(name.clone());
+            }
+        }
         Clients {
-            http: http::HttpClients::new(&env.http),
-            postgres: cells(&env.postgres),
-            redis: cells(&env.redis),
-            redactor,
+            http: http::HttpClients::default(),
+            targets,
+            names,
         }
     }
 
-    pub fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-
+    /// The shared client for plain URLs (`insecure`: certificates are not checked).
     pub fn http(&self, insecure: bool) -> Result<reqwest::Client, ActionError> {
         self.http.client(insecure)
     }
 
+    /// The client of target `name` of kind `section`, built the first time.
+    pub fn get<C: Send + Sync + 'static>(
+        &self,
+        section: &'static str,
+        name: &str,
+    ) -> Result<Arc<C>, ActionError> {
+        let Some((config, cell)) = self.targets.get(&(section, name.to_string())) else {
+            return Err(self.unknown(section, name));
+        };
+        let client = cell
+            .get_or_init(|| config.build(name).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(ActionError::Config)?;
+        client.downcast::<C>().map_err(|_| {
+            ActionError::Config(format!(
+                "{section} target `{name}`: its client is not the kind this action uses"
+            ))
+        })
+    }
+
     pub fn http_target(&self, name: &str) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
-        self.http.target(name, &self.redactor)
+        self.get("http", name)
     }
 
     pub fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
-        self.pooled(&self.postgres, "postgres", name, PgPool::new)
+        self.get("postgres", name)
     }
 
     pub fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
-        self.pooled(&self.redis, "redis", name, RedisPool::new)
+        self.get("redis", name)
     }
 
-    /// A Postgres or Redis target's pool, built the first time a step needs it.
-    fn pooled<P>(
-        &self,
-        targets: &HashMap<String, (DbTarget, Lazy<Arc<P>>)>,
-        kind: &str,
-        name: &str,
-        new: NewPool<P>,
-    ) -> Result<Arc<P>, ActionError> {
-        let (target, cell) = lookup(targets, kind, name)?;
-        cell.get_or_init(|| {
-            let url = target.url.resolve(&format!("{kind} target `{name}`"))?;
-            self.redactor.add_url_password(&url);
-            new(
-                name,
-                &url,
-                target.pool,
-                target.ca_file.as_deref(),
-                self.redactor.clone(),
-            )
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(ActionError::Config)
-    }
-}
-
-fn cells<T>(
-    m: &std::collections::BTreeMap<String, DbTarget>,
-) -> HashMap<String, (DbTarget, OnceLock<T>)> {
-    m.iter()
-        .map(|(k, t)| (k.clone(), (t.clone(), OnceLock::new())))
-        .collect()
-}
-
-fn lookup<'a, T>(
-    map: &'a HashMap<String, (DbTarget, T)>,
-    kind: &str,
-    name: &str,
-) -> Result<(&'a DbTarget, &'a T), ActionError> {
-    map.get(name).map(|(t, c)| (t, c)).ok_or_else(|| {
-        let mut known: Vec<&str> = map.keys().map(String::as_str).collect();
+    fn unknown(&self, section: &str, name: &str) -> ActionError {
+        let mut known: Vec<&str> = self
+            .names
+            .get(section)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         known.sort_unstable();
         let hint = if known.is_empty() {
-            if name == "default" {
-                let var = if kind == "postgres" {
-                    "DATABASE_URL"
-                } else {
-                    "REDIS_URL"
-                };
-                format!("; configure `{kind}:` targets in opsctl.yaml or set {var}")
-            } else {
-                format!("; configure `{kind}:` targets in opsctl.yaml")
+            match kinds::kind(section).and_then(|k| k.default_hint()) {
+                Some(h) if name == "default" => {
+                    format!("; configure `{section}:` targets in opsctl.yaml or {h}")
+                }
+                _ => format!("; configure `{section}:` targets in opsctl.yaml"),
             }
         } else {
             crate::suggest::help(name, known.iter().copied())
@@ -127,35 +115,16 @@ fn lookup<'a, T>(
                 .unwrap_or_else(|| format!("; configured: {}", known.join(", ")))
         };
         ActionError::Config(format!(
-            "no {kind} target `{name}` in this environment{hint}"
+            "no {section} target `{name}` in this environment{hint}"
         ))
-    })
+    }
 }
 
 /// Registers every credential the environment's targets can reach (bearer tokens, URL
 /// passwords), before anything runs or prints: secrets are masked even in messages
 /// produced before a client is built.
 pub fn register_env_secrets(env: &EnvConfig, redactor: &Redactor) {
-    let address = |a: &crate::config::Address| match a {
-        crate::config::Address::Literal(u) => Some(u.clone()),
-        crate::config::Address::Env(var) => std::env::var(var).ok(),
-    };
-    for t in env.http.values() {
-        if let Some(u) = address(&t.base_url) {
-            redactor.add_url_password(&u);
-        }
-        if let Some(token) = t.bearer_env.as_ref().and_then(|v| std::env::var(v).ok()) {
-            redactor.add(&token);
-        }
-        for (k, v) in &t.headers {
-            if crate::redact::is_credential_header(k) {
-                redactor.add(v);
-            }
-        }
-    }
-    for t in env.postgres.values().chain(env.redis.values()) {
-        if let Some(u) = address(&t.url) {
-            redactor.add_url_password(&u);
-        }
+    for t in env.targets.values().flat_map(|m| m.values()) {
+        t.register_secrets(redactor);
     }
 }

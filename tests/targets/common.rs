@@ -1,8 +1,6 @@
 //! Helpers shared by the Postgres and Redis pool tests.
 #![allow(dead_code)]
 
-use opsctl::redact::Redactor;
-
 /// The URL of a test service; the tests fail (not skip) without it.
 pub fn env(name: &str) -> String {
     crate::support::service_url(name)
@@ -10,10 +8,6 @@ pub fn env(name: &str) -> String {
 
 pub fn init() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-pub fn redactor() -> Redactor {
-    Redactor::new()
 }
 
 /// A unique suffix for tables, keys and application names.

@@ -11,7 +11,7 @@ const T: Duration = Duration::from_secs(10);
 
 fn pool(url: &str, size: usize) -> PgPool {
     init();
-    PgPool::new("primary", url, size, None, redactor()).expect("pool")
+    PgPool::new("primary", url, size, None).expect("pool")
 }
 
 fn db_pool() -> PgPool {
@@ -34,14 +34,7 @@ fn types_are_send_sync() {
     assert_send_sync::<Arc<PgPool>>();
     fn assert_send<T: Send>(_: &T) {}
     init();
-    let p = PgPool::new(
-        "primary",
-        "postgres://u:p@127.0.0.1:1/db",
-        1,
-        None,
-        redactor(),
-    )
-    .expect("pool");
+    let p = PgPool::new("primary", "postgres://u:p@127.0.0.1:1/db", 1, None).expect("pool");
     let fut = p.query("select 1", &[], false, T);
     assert_send(&fut);
 }
@@ -629,7 +622,7 @@ async fn wrong_password_is_auth_without_the_password() {
     init();
     let secret = "definitely-wrong-secret-42";
     let url = with_password(&env("OPSCTL_TEST_DATABASE_URL"), secret);
-    let p = PgPool::new("primary", &url, 1, None, redactor()).expect("pool");
+    let p = PgPool::new("primary", &url, 1, None).expect("pool");
     let err = q(&p, "SELECT 1", &[], false).await.expect_err("auth");
     match err {
         ActionError::Auth(msg) => {
@@ -706,7 +699,7 @@ async fn invalid_urls_are_config_errors() {
         "postgres://u:pw-secret-1@h/db?bogus_option=1",
         "postgres://u:pw-secret-1@h/db?sslcert=/x.pem",
     ] {
-        match PgPool::new("primary", url, 1, None, redactor()) {
+        match PgPool::new("primary", url, 1, None) {
             Err(ActionError::Config(msg)) => {
                 assert!(msg.starts_with("postgres primary: "), "{msg}");
                 assert!(!msg.contains("pw-secret-1"), "{msg}");
@@ -720,7 +713,6 @@ async fn invalid_urls_are_config_errors() {
         "postgres://h/db?sslmode=verify-full",
         1,
         Some(missing),
-        redactor(),
     );
     assert!(
         matches!(r, Err(ActionError::Config(ref m)) if m.contains("cannot read CA file /nonexistent/ca.pem")),
@@ -857,7 +849,6 @@ async fn tls_modes() {
         &with_param(&base, "sslmode=verify-full"),
         1,
         Some(snakeoil),
-        redactor(),
     )
     .expect("pool");
     match q(&p, "SELECT 1", &[], false)
@@ -895,7 +886,6 @@ async fn tls_modes() {
         &with_param(&base, "sslmode=require"),
         1,
         Some(std::path::Path::new(other_ca)),
-        redactor(),
     )
     .expect("pool");
     assert!(matches!(
@@ -919,7 +909,7 @@ async fn tls_modes() {
         &with_hostport(&base, &format!("localhost:{port}")),
         "sslmode=verify-full",
     );
-    let p = PgPool::new("primary", &url, 1, Some(snakeoil), redactor()).expect("pool");
+    let p = PgPool::new("primary", &url, 1, Some(snakeoil)).expect("pool");
     assert_eq!(ssl_in_use(&p).await, json!(true));
 }
 

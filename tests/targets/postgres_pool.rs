@@ -15,7 +15,7 @@ async fn at_most_size_connections_and_callers_wait() {
         &env("OPSCTL_TEST_DATABASE_URL"),
         &format!("application_name={app}"),
     );
-    let pool = Arc::new(PgPool::new("primary", &url, 5, None, redactor()).expect("pool"));
+    let pool = Arc::new(PgPool::new("primary", &url, 5, None).expect("pool"));
     let admin = pg_admin().await;
 
     let done = Arc::new(AtomicBool::new(false));

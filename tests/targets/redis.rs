@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 fn pool_for(url: &str, size: usize) -> RedisPool {
     init();
-    RedisPool::new("cache", url, size, None, redactor()).expect("pool")
+    RedisPool::new("cache", url, size, None).expect("pool")
 }
 
 fn pool() -> RedisPool {
@@ -39,7 +39,7 @@ fn types_are_send_sync() {
     assert_send_sync::<RedisPool>();
     fn assert_send<T: Send>(_: &T) {}
     init();
-    let p = RedisPool::new("cache", "redis://127.0.0.1:1/0", 1, None, redactor()).expect("pool");
+    let p = RedisPool::new("cache", "redis://127.0.0.1:1/0", 1, None).expect("pool");
     let args = argv(&["PING"]);
     let fut = p.command(&args, false, Duration::ZERO);
     assert_send(&fut);
@@ -410,7 +410,7 @@ async fn refused_port_is_unreachable_fast() {
 async fn bad_config_is_config_error() {
     init();
     assert!(matches!(
-        RedisPool::new("cache", "http://x", 1, None, redactor()),
+        RedisPool::new("cache", "http://x", 1, None),
         Err(ActionError::Config(_))
     ));
     let r = RedisPool::new(
@@ -418,7 +418,6 @@ async fn bad_config_is_config_error() {
         "redis://:pw-secret-9@h:1/0",
         1,
         Some(std::path::Path::new("/etc/hostname")),
-        redactor(),
     );
     assert!(
         matches!(r, Err(ActionError::Config(ref m)) if m.contains("not rediss://") && !m.contains("pw-secret-9")),
@@ -429,7 +428,6 @@ async fn bad_config_is_config_error() {
         "rediss://h:1/0",
         1,
         Some(std::path::Path::new("/nonexistent.pem")),
-        redactor(),
     );
     assert!(
         matches!(r, Err(ActionError::Config(ref m)) if m.contains("cannot read CA file")),

@@ -48,7 +48,7 @@ fn pool_url() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_most_size_connections_and_dropped_calls_close_theirs() {
     init();
-    let pool = Arc::new(RedisPool::new("cache", &pool_url(), 4, None, redactor()).expect("pool"));
+    let pool = Arc::new(RedisPool::new("cache", &pool_url(), 4, None).expect("pool"));
     let key = unique("opsctl:test:pool");
     let client = redis::Client::open(env("OPSCTL_TEST_REDIS_URL")).expect("client");
     let mut raw = client

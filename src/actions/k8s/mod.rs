@@ -34,7 +34,7 @@ pub(crate) const LATENCY: OutputSpec = OutputSpec {
 /// The namespace a step acts in: its own, else the environment's, else `default`.
 pub(crate) fn namespace(ns: Option<&str>, env: &EnvConfig) -> String {
     ns.map(str::to_string)
-        .or_else(|| env.kubernetes.namespace.clone())
+        .or_else(|| env.kubernetes().and_then(|k| k.namespace.clone()))
         .unwrap_or_else(|| "default".into())
 }
 

@@ -13,10 +13,7 @@ use crate::targets::messages::{clean_os_error, io_text, one_line};
 
 impl PgPool {
     pub(super) fn err(&self, kind: fn(String) -> ActionError, msg: String) -> ActionError {
-        kind(
-            self.redactor
-                .redact(&format!("postgres {}: {}", self.name, one_line(&msg))),
-        )
+        kind(format!("postgres {}: {}", self.name, one_line(&msg)))
     }
 
     /// Errors while opening a connection.

@@ -105,7 +105,6 @@ use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::actions::ActionError;
-use crate::redact::Redactor;
 use crate::targets::pool::Slots;
 
 use errors::{describe_hosts, error_text};
@@ -137,7 +136,6 @@ pub struct PgPool {
     /// `host:port` list for messages.
     address: String,
     slots: Slots<Client>,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for PgPool {
@@ -157,19 +155,13 @@ impl PgPool {
         url: &str,
         size: usize,
         ca_file: Option<&Path>,
-        redactor: Redactor,
     ) -> Result<PgPool, ActionError> {
-        redactor.add_url_password(url);
-        let config_err =
-            |msg: String| ActionError::Config(redactor.redact(&format!("postgres {name}: {msg}")));
+        let config_err = |msg: String| ActionError::Config(format!("postgres {name}: {msg}"));
 
         let (clean_url, mode, rootcert) = split_ssl_params(url).map_err(config_err)?;
         let mut config: Config = clean_url.parse().map_err(|e: tokio_postgres::Error| {
             config_err(format!("invalid database URL: {}", error_text(&e)))
         })?;
-        if let Some(password) = config.get_password() {
-            redactor.add(&String::from_utf8_lossy(password));
-        }
         // A key=value connection string carries sslmode itself (disable/prefer/require).
         let mode = mode.unwrap_or(match config.get_ssl_mode() {
             SslMode::Disable => TlsMode::Disable,
@@ -212,7 +204,6 @@ impl PgPool {
             tls,
             address,
             slots: Slots::new(size),
-            redactor,
         })
     }
 

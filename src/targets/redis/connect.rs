@@ -86,14 +86,14 @@ impl RedisPool {
                     ActionError::Unsupported,
                     format!(
                         "the server does not speak RESP3 (remove `protocol=resp3` from the URL): {}",
-                        server_error_text(&refusal)
+                        without_echoed_args(&server_error_text(&refusal))
                     ),
                 ));
             }
             // Nothing was authenticated or selected (the commands after the failed HELLO were
             // refused or are repeated harmlessly): start over in RESP2 on the same connection.
             // An old server's "unknown command" echoes HELLO's arguments, password included.
-            tracing::debug!(target: "opsctl::redis", "redis {}: no RESP3 ({}); using RESP2", self.name, self.redactor.redact(&server_error_text(&refusal)));
+            tracing::debug!(target: "opsctl::redis", "redis {}: no RESP3 ({}); using RESP2", self.name, without_echoed_args(&server_error_text(&refusal)));
         }
         match self.introduce(&mut conn, false).await? {
             None => Ok(conn),
@@ -202,6 +202,16 @@ pub(super) fn root_bundle(ca_file: &Path) -> Result<Vec<u8>, String> {
         pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
     }
     Ok(pem)
+}
+
+/// A server error without the arguments an old server echoes back ("unknown command
+/// 'HELLO', with args beginning with: '3' 'AUTH' 'user' 'password'"): HELLO's carry the
+/// password.
+fn without_echoed_args(text: &str) -> String {
+    match text.find(", with args beginning with") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]

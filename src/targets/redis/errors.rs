@@ -13,7 +13,7 @@ impl RedisPool {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        kind(self.redactor.redact(&format!("redis {}: {msg}", self.name)))
+        kind(format!("redis {}: {msg}", self.name))
     }
 
     /// An error reply to a command.

@@ -89,7 +89,6 @@ use serde_json::Value;
 use tokio::sync::SemaphorePermit;
 
 use crate::actions::ActionError;
-use crate::redact::Redactor;
 use crate::targets::pool::Slots;
 
 use connect::{Handshake, Protocol, root_bundle};
@@ -106,7 +105,6 @@ pub struct RedisPool {
     handshake: Handshake,
     slots: Slots<MultiplexedConnection>,
     commands: Mutex<HashMap<String, InfoCell>>,
-    redactor: Redactor,
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -126,18 +124,12 @@ impl RedisPool {
         url: &str,
         size: usize,
         ca_file: Option<&Path>,
-        redactor: Redactor,
     ) -> Result<RedisPool, ActionError> {
-        redactor.add_url_password(url);
-        let config_err =
-            |msg: String| ActionError::Config(redactor.redact(&format!("redis {name}: {msg}")));
+        let config_err = |msg: String| ActionError::Config(format!("redis {name}: {msg}"));
         let info = url
             .into_connection_info()
             .map_err(|e| config_err(format!("invalid Redis URL: {}", redis_error_text(&e))))?;
         let settings = info.redis_settings();
-        if let Some(pw) = settings.password() {
-            redactor.add(pw);
-        }
         let handshake = Handshake {
             username: settings.username().map(str::to_string),
             password: settings.password().map(str::to_string),
@@ -175,7 +167,6 @@ impl RedisPool {
             handshake,
             slots: Slots::new(size),
             commands: Mutex::new(HashMap::new()),
-            redactor,
         })
     }
 

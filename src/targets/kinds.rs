@@ -1,0 +1,251 @@
+//! Target kinds: an open registry. Each kind names its section of an environment in
+//! `opsctl.yaml` (`http:`, `postgres:`, ...), reads it, registers the credentials its
+//! targets can reach, and builds a target's client the first time a step needs it.
+//! The config loader, lint and the clients know kinds only through [`KINDS`]: adding
+//! one (Kubernetes next) is a new kind here and the actions that use it.
+
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::actions::ActionError;
+use crate::config::{Address, DbTarget, HttpTarget, KubeTarget};
+use crate::loader::Cx;
+use crate::redact::Redactor;
+use crate::yaml::Node;
+
+/// A built client, shared by every step of the run that uses its target.
+pub type Client = Arc<dyn Any + Send + Sync>;
+
+/// One kind of target.
+pub trait TargetKind: Send + Sync + 'static {
+    /// Its section in an environment and the kind steps name (`target_kind` of actions).
+    fn section(&self) -> &'static str;
+
+    /// Reads the section: its named targets (problems go to `cx`).
+    fn load(
+        &self,
+        cx: &mut Cx<'_>,
+        node: &Node,
+        base: &Path,
+    ) -> Vec<(String, Arc<dyn TargetConfig>)>;
+
+    /// What to say when a step names the target `default` and none is configured.
+    fn default_hint(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// One configured target.
+pub trait TargetConfig: Send + Sync + std::fmt::Debug + 'static {
+    fn as_any(&self) -> &dyn Any;
+
+    /// Registers every credential the target can reach (before anything runs or prints).
+    fn register_secrets(&self, redactor: &Redactor);
+
+    /// Builds its client (on first use).
+    fn build(&self, name: &str) -> Result<Client, ActionError>;
+}
+
+/// Every kind of target.
+pub static KINDS: &[&dyn TargetKind] = &[&HttpKind, &PostgresKind, &RedisKind, &KubernetesKind];
+
+/// The kind whose section is `section`.
+pub fn kind(section: &str) -> Option<&'static dyn TargetKind> {
+    KINDS.iter().copied().find(|k| k.section() == section)
+}
+
+fn address_secrets(a: &Address, redactor: &Redactor) {
+    let url = match a {
+        Address::Literal(u) => Some(u.clone()),
+        Address::Env(var) => std::env::var(var).ok(),
+    };
+    if let Some(u) = url {
+        redactor.add_url_password(&u);
+        // A key=value connection string (`host=db password=...`) carries one too.
+        if let Ok(config) = u.parse::<tokio_postgres::Config>() {
+            if let Some(pw) = config.get_password() {
+                redactor.add(&String::from_utf8_lossy(pw));
+            }
+        }
+    }
+}
+
+pub struct HttpKind;
+
+impl TargetKind for HttpKind {
+    fn section(&self) -> &'static str {
+        "http"
+    }
+
+    fn load(
+        &self,
+        cx: &mut Cx<'_>,
+        node: &Node,
+        base: &Path,
+    ) -> Vec<(String, Arc<dyn TargetConfig>)> {
+        crate::config::named_targets(cx, node, "http")
+            .into_iter()
+            .filter_map(|(name, n)| {
+                crate::config::load_http(cx, &name, n, base)
+                    .map(|t| (name, Arc::new(t) as Arc<dyn TargetConfig>))
+            })
+            .collect()
+    }
+}
+
+impl TargetConfig for HttpTarget {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn register_secrets(&self, redactor: &Redactor) {
+        address_secrets(&self.base_url, redactor);
+        if let Some(token) = self.bearer_env.as_ref().and_then(|v| std::env::var(v).ok()) {
+            redactor.add(&token);
+        }
+        for (k, v) in &self.headers {
+            if crate::redact::is_credential_header(k) {
+                redactor.add(v);
+            }
+        }
+    }
+
+    fn build(&self, _name: &str) -> Result<Client, ActionError> {
+        super::http::resolve(self).map(|t| t as Client)
+    }
+}
+
+/// A Postgres target (its config is a [`DbTarget`]).
+#[derive(Debug, Clone)]
+pub struct PostgresTarget(pub DbTarget);
+/// A Redis target (its config is a [`DbTarget`]).
+#[derive(Debug, Clone)]
+pub struct RedisTarget(pub DbTarget);
+
+pub struct PostgresKind;
+pub struct RedisKind;
+
+impl TargetKind for PostgresKind {
+    fn section(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn load(
+        &self,
+        cx: &mut Cx<'_>,
+        node: &Node,
+        base: &Path,
+    ) -> Vec<(String, Arc<dyn TargetConfig>)> {
+        crate::config::named_targets(cx, node, "postgres")
+            .into_iter()
+            .filter_map(|(name, n)| {
+                crate::config::load_db(cx, "postgres", &name, n, base)
+                    .map(|t| (name, Arc::new(PostgresTarget(t)) as Arc<dyn TargetConfig>))
+            })
+            .collect()
+    }
+
+    fn default_hint(&self) -> Option<&'static str> {
+        Some("set DATABASE_URL")
+    }
+}
+
+impl TargetKind for RedisKind {
+    fn section(&self) -> &'static str {
+        "redis"
+    }
+
+    fn load(
+        &self,
+        cx: &mut Cx<'_>,
+        node: &Node,
+        base: &Path,
+    ) -> Vec<(String, Arc<dyn TargetConfig>)> {
+        crate::config::named_targets(cx, node, "redis")
+            .into_iter()
+            .filter_map(|(name, n)| {
+                crate::config::load_db(cx, "redis", &name, n, base)
+                    .map(|t| (name, Arc::new(RedisTarget(t)) as Arc<dyn TargetConfig>))
+            })
+            .collect()
+    }
+
+    fn default_hint(&self) -> Option<&'static str> {
+        Some("set REDIS_URL")
+    }
+}
+
+impl TargetConfig for PostgresTarget {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn register_secrets(&self, redactor: &Redactor) {
+        address_secrets(&self.0.url, redactor);
+    }
+
+    fn build(&self, name: &str) -> Result<Client, ActionError> {
+        let t = &self.0;
+        let url = t
+            .url
+            .resolve(&format!("postgres target `{name}`"))
+            .map_err(ActionError::Config)?;
+        super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref()).map(|p| Arc::new(p) as Client)
+    }
+}
+
+impl TargetConfig for RedisTarget {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn register_secrets(&self, redactor: &Redactor) {
+        address_secrets(&self.0.url, redactor);
+    }
+
+    fn build(&self, name: &str) -> Result<Client, ActionError> {
+        let t = &self.0;
+        let url = t
+            .url
+            .resolve(&format!("redis target `{name}`"))
+            .map_err(ActionError::Config)?;
+        super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
+            .map(|p| Arc::new(p) as Client)
+    }
+}
+
+/// The environment's cluster: one target, `default` (`kubernetes: {context, namespace}`).
+pub struct KubernetesKind;
+
+impl TargetKind for KubernetesKind {
+    fn section(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn load(
+        &self,
+        cx: &mut Cx<'_>,
+        node: &Node,
+        _base: &Path,
+    ) -> Vec<(String, Arc<dyn TargetConfig>)> {
+        crate::config::load_kubernetes(cx, node)
+            .map(|k| ("default".to_string(), Arc::new(k) as Arc<dyn TargetConfig>))
+            .into_iter()
+            .collect()
+    }
+}
+
+impl TargetConfig for KubeTarget {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn register_secrets(&self, _redactor: &Redactor) {}
+
+    fn build(&self, _name: &str) -> Result<Client, ActionError> {
+        Err(ActionError::Unsupported(
+            "the Kubernetes client is not part of this build yet".into(),
+        ))
+    }
+}
