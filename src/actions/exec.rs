@@ -192,9 +192,9 @@ impl ActionImpl for Exec {
                 cmd.current_dir(dir);
             }
             let started = Instant::now();
-            let mut child = cmd
-                .spawn()
-                .map_err(|e| ActionError::Unreachable(format!("cannot start `{program}`: {e}")))?;
+            let mut child = cmd.spawn().map_err(|e| {
+                ActionError::Unreachable(format!("cannot start `{program}`: {e}")).with_source(e)
+            })?;
             // Dropped on timeout or cancellation: kills the whole process group.
             let group = child.id().map(crate::exec::children::Group::track);
             let stdout = tokio::spawn(read_capped(child.stdout.take()));

@@ -300,6 +300,7 @@ impl ActionImpl for Http {
                     "{method_name} {url}: {}",
                     crate::targets::http::error_text(&e)
                 ))
+                .with_source(e)
             })?;
             let status = resp.status().as_u16();
             let mut headers = Map::new();

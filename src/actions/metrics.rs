@@ -152,6 +152,7 @@ impl ActionImpl for Metrics {
                     "GET {url}: {}",
                     crate::targets::http::error_text(&e)
                 ))
+                .with_source(e)
             })?;
             let status = resp.status();
             let (body, truncated) = crate::targets::http::read_body(resp, MAX_SCRAPE_BYTES)

@@ -33,45 +33,139 @@ pub const MAX_ITEMS: usize = 10_000;
 /// What an action produced: named outputs (`status`, `rows`, ...).
 pub type Outputs = Map<String, Value>;
 
-/// Why an action could not do its job. Every variant ends the step as `error` with a
-/// one-line message; the kind is kept for the JSON report.
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
+/// What kind of failure ended a step as `error`: decides nothing by text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
     /// The arguments, once resolved, are not valid for the action.
-    #[error("{0}")]
-    InvalidArgs(String),
-    /// The service could not be reached (refused, DNS, TLS handshake, ...).
-    #[error("{0}")]
-    Unreachable(String),
+    InvalidArgs,
+    /// The service could not be reached (refused, DNS, TLS handshake, timeout, lost).
+    Unreachable,
     /// The service refused our credentials.
-    #[error("{0}")]
-    Auth(String),
+    Auth,
     /// The service answered with an error.
-    #[error("{0}")]
-    Failed(String),
+    Failed,
     /// opsctl refused to send the request (a write without `mutating: true`).
-    #[error("{0}")]
-    Refused(String),
+    Refused,
     /// The configuration lacks what the step needs (unknown target, unset env var).
-    #[error("{0}")]
-    Config(String),
+    Config,
     /// The action is not available in this build.
-    #[error("{0}")]
-    Unsupported(String),
+    Unsupported,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgs => "invalid_args",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Config => "config",
+            ErrorKind::Unsupported => "unsupported",
+        }
+    }
+
+    /// Whether trying again later may help (the service may come back); the others
+    /// will fail the same way.
+    pub fn transient(self) -> bool {
+        matches!(self, ErrorKind::Unreachable | ErrorKind::Failed)
+    }
+}
+
+/// Why an action could not do its job: a kind, the one-line message the step reports, and
+/// the underlying error when there is one. Every one ends the step as `error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    kind: ErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Constructors named after the kinds (`ActionError::Unreachable(message)`), usable where
+/// a `fn(String) -> ActionError` is wanted (`.map_err(ActionError::Config)`).
+#[allow(non_snake_case)]
+impl ActionError {
+    pub fn new(kind: ErrorKind, message: String) -> ActionError {
+        ActionError {
+            kind,
+            message,
+            source: None,
+        }
+    }
+
+    pub fn InvalidArgs(message: String) -> ActionError {
+        ActionError::new(ErrorKind::InvalidArgs, message)
+    }
+
+    pub fn Unreachable(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Unreachable, message)
+    }
+
+    pub fn Auth(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Auth, message)
+    }
+
+    pub fn Failed(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Failed, message)
+    }
+
+    pub fn Refused(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Refused, message)
+    }
+
+    pub fn Config(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Config, message)
+    }
+
+    pub fn Unsupported(message: String) -> ActionError {
+        ActionError::new(ErrorKind::Unsupported, message)
+    }
 }
 
 impl ActionError {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ActionError::InvalidArgs(_) => "invalid_args",
-            ActionError::Unreachable(_) => "unreachable",
-            ActionError::Auth(_) => "auth",
-            ActionError::Failed(_) => "failed",
-            ActionError::Refused(_) => "refused",
-            ActionError::Config(_) => "config",
-            ActionError::Unsupported(_) => "unsupported",
+    /// The same error, with the error that caused it.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The one-line message the step reports.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// For matching in tests and callers: `match err.view() { ErrorView::Auth(msg) => .. }`.
+    pub fn view(&self) -> ErrorView<'_> {
+        let m = self.message.as_str();
+        match self.kind {
+            ErrorKind::InvalidArgs => ErrorView::InvalidArgs(m),
+            ErrorKind::Unreachable => ErrorView::Unreachable(m),
+            ErrorKind::Auth => ErrorView::Auth(m),
+            ErrorKind::Failed => ErrorView::Failed(m),
+            ErrorKind::Refused => ErrorView::Refused(m),
+            ErrorKind::Config => ErrorView::Config(m),
+            ErrorKind::Unsupported => ErrorView::Unsupported(m),
         }
     }
+}
+
+/// An [`ActionError`] seen as its kind with its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorView<'a> {
+    InvalidArgs(&'a str),
+    Unreachable(&'a str),
+    Auth(&'a str),
+    Failed(&'a str),
+    Refused(&'a str),
+    Config(&'a str),
+    Unsupported(&'a str),
 }
 
 /// One action, typed: its arguments are one struct declared with [`action_args!`], from

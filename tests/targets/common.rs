@@ -55,3 +55,10 @@ pub async fn pg_admin() -> tokio_postgres::Client {
     });
     client
 }
+
+/// A result's error seen as its kind with its message, for matching.
+pub fn view<T>(
+    r: &Result<T, opsctl::actions::ActionError>,
+) -> Result<&T, opsctl::actions::ErrorView<'_>> {
+    r.as_ref().map_err(opsctl::actions::ActionError::view)
+}

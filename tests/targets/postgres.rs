@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::common::*;
-use opsctl::actions::ActionError;
+use opsctl::actions::{ActionError, ErrorView};
 use opsctl::targets::postgres::{PgPool, QueryResult};
 use serde_json::{Value, json};
 
@@ -482,8 +482,8 @@ async fn read_only_rejects_delete_and_mutating_commits() {
     )
     .await
     .expect_err("read-only");
-    match &err {
-        ActionError::Failed(msg) => {
+    match &err.view() {
+        ErrorView::Failed(msg) => {
             assert!(msg.starts_with("postgres primary: "), "{msg}");
             assert!(
                 msg.contains("cannot execute DELETE in a read-only transaction"),
@@ -539,8 +539,8 @@ async fn bad_params_and_sql_errors() {
     )
     .await
     .expect_err("bad param");
-    match err {
-        ActionError::InvalidArgs(msg) => {
+    match err.view() {
+        ErrorView::InvalidArgs(msg) => {
             assert_eq!(
                 msg,
                 "postgres primary: param $2: expected an integer, got \"abc\""
@@ -552,14 +552,14 @@ async fn bad_params_and_sql_errors() {
         .await
         .expect_err("count");
     assert!(
-        matches!(&err, ActionError::InvalidArgs(m) if m.contains("takes 1 parameter ($1) but 2 were given")),
+        matches!(err.view(), ErrorView::InvalidArgs(m) if m.contains("takes 1 parameter ($1) but 2 were given")),
         "{err:?}"
     );
     let err = q(&p, "SELECT * FROM no_such_table_xyz", &[], false)
         .await
         .expect_err("missing");
-    match err {
-        ActionError::Failed(msg) => {
+    match err.view() {
+        ErrorView::Failed(msg) => {
             assert_eq!(
                 msg,
                 "postgres primary: ERROR 42P01: relation \"no_such_table_xyz\" does not exist"
@@ -569,7 +569,7 @@ async fn bad_params_and_sql_errors() {
     }
     let err = q(&p, "SELEC 1", &[], false).await.expect_err("syntax");
     assert!(
-        matches!(&err, ActionError::Failed(m) if m.contains("42601")),
+        matches!(err.view(), ErrorView::Failed(m) if m.contains("42601")),
         "{err:?}"
     );
     // the pool still works after errors (connections were returned clean)
@@ -605,8 +605,8 @@ async fn statement_timeout() {
         "took {:?}",
         start.elapsed()
     );
-    match err {
-        ActionError::Failed(msg) => assert!(
+    match err.view() {
+        ErrorView::Failed(msg) => assert!(
             msg.contains("canceling statement due to statement timeout"),
             "{msg}"
         ),
@@ -624,8 +624,8 @@ async fn wrong_password_is_auth_without_the_password() {
     let url = with_password(&env("OPSCTL_TEST_DATABASE_URL"), secret);
     let p = PgPool::new("primary", &url, 1, None).expect("pool");
     let err = q(&p, "SELECT 1", &[], false).await.expect_err("auth");
-    match err {
-        ActionError::Auth(msg) => {
+    match err.view() {
+        ErrorView::Auth(msg) => {
             assert_eq!(
                 msg,
                 "postgres primary: password authentication failed for user \"opsctl_test\""
@@ -647,8 +647,8 @@ async fn refused_port_is_unreachable_fast() {
     let start = Instant::now();
     let err = q(&p, "SELECT 1", &[], false).await.expect_err("refused");
     assert!(start.elapsed() < Duration::from_secs(2));
-    match err {
-        ActionError::Unreachable(msg) => {
+    match err.view() {
+        ErrorView::Unreachable(msg) => {
             assert_eq!(
                 msg,
                 format!("postgres primary: cannot connect to 127.0.0.1:{port}: connection refused")
@@ -668,8 +668,8 @@ async fn unknown_host_and_missing_database() {
     let err = q(&pool(&url, 1), "SELECT 1", &[], false)
         .await
         .expect_err("dns");
-    match err {
-        ActionError::Unreachable(msg) => {
+    match err.view() {
+        ErrorView::Unreachable(msg) => {
             assert!(
                 msg.starts_with("postgres primary: cannot connect to no-such-host.invalid:5432: "),
                 "{msg}"
@@ -682,8 +682,8 @@ async fn unknown_host_and_missing_database() {
     let err = q(&pool(&url, 1), "SELECT 1", &[], false)
         .await
         .expect_err("db");
-    match err {
-        ActionError::Failed(msg) => assert_eq!(
+    match err.view() {
+        ErrorView::Failed(msg) => assert_eq!(
             msg,
             "postgres primary: database \"nope_xyz\" does not exist"
         ),
@@ -699,8 +699,8 @@ async fn invalid_urls_are_config_errors() {
         "postgres://u:pw-secret-1@h/db?bogus_option=1",
         "postgres://u:pw-secret-1@h/db?sslcert=/x.pem",
     ] {
-        match PgPool::new("primary", url, 1, None) {
-            Err(ActionError::Config(msg)) => {
+        match view(&PgPool::new("primary", url, 1, None)) {
+            Err(ErrorView::Config(msg)) => {
                 assert!(msg.starts_with("postgres primary: "), "{msg}");
                 assert!(!msg.contains("pw-secret-1"), "{msg}");
             }
@@ -715,7 +715,7 @@ async fn invalid_urls_are_config_errors() {
         Some(missing),
     );
     assert!(
-        matches!(r, Err(ActionError::Config(ref m)) if m.contains("cannot read CA file /nonexistent/ca.pem")),
+        matches!(view(&r), Err(ErrorView::Config(m)) if m.contains("cannot read CA file /nonexistent/ca.pem")),
         "{r:?}"
     );
 }
@@ -794,8 +794,8 @@ async fn server_going_away_is_unreachable() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let err = task.await.expect("join").expect_err("terminated");
-    match err {
-        ActionError::Unreachable(msg) => assert!(
+    match err.view() {
+        ErrorView::Unreachable(msg) => assert!(
             msg.starts_with("postgres primary: connection closed: "),
             "{msg}"
         ),
@@ -854,8 +854,9 @@ async fn tls_modes() {
     match q(&p, "SELECT 1", &[], false)
         .await
         .expect_err("name mismatch")
+        .view()
     {
-        ActionError::Unreachable(msg) => {
+        ErrorView::Unreachable(msg) => {
             assert!(
                 msg.starts_with("postgres primary: TLS handshake with 127.0.0.1:"),
                 "{msg}"
@@ -873,8 +874,9 @@ async fn tls_modes() {
     match q(&p, "SELECT 1", &[], false)
         .await
         .expect_err("unknown issuer")
+        .view()
     {
-        ActionError::Unreachable(msg) => assert!(
+        ErrorView::Unreachable(msg) => assert!(
             msg.contains("UnknownIssuer") || msg.contains("issuer"),
             "{msg}"
         ),
@@ -889,8 +891,8 @@ async fn tls_modes() {
     )
     .expect("pool");
     assert!(matches!(
-        q(&p, "SELECT 1", &[], false).await,
-        Err(ActionError::Unreachable(_))
+        view(&q(&p, "SELECT 1", &[], false).await),
+        Err(ErrorView::Unreachable(_))
     ));
     // verify-ca does not check the name
     let url = with_param(
@@ -934,4 +936,18 @@ async fn dead_idle_connection_is_replaced() {
             .expect("after kill");
         assert_ne!(r.rows[0]["pid"].as_i64(), Some(i64::from(pid)));
     }
+}
+
+#[tokio::test]
+async fn errors_carry_their_kind_and_the_drivers_error_as_source() {
+    init();
+    let url = format!("postgres://u:pw@127.0.0.1:{}/db", closed_port());
+    let p = PgPool::new("primary", &url, 1, None).expect("pool");
+    let err = q(&p, "SELECT 1", &[], false).await.expect_err("refused");
+    assert_eq!(err.kind(), opsctl::actions::ErrorKind::Unreachable);
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(
+        source.downcast_ref::<tokio_postgres::Error>().is_some(),
+        "{source:?}"
+    );
 }

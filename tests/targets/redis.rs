@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::common::*;
 use futures::StreamExt;
-use opsctl::actions::ActionError;
+use opsctl::actions::{ActionError, ErrorView};
 use opsctl::targets::redis::RedisPool;
 use serde_json::{Value, json};
 
@@ -183,8 +183,9 @@ async fn read_commands_return_natural_json() {
     match run(&p, &["LLEN", &hash], false)
         .await
         .expect_err("wrongtype")
+        .view()
     {
-        ActionError::Failed(msg) => {
+        ErrorView::Failed(msg) => {
             assert_eq!(
                 msg,
                 "redis cache: WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -230,8 +231,9 @@ async fn writes_are_refused_before_reaching_the_server() {
     match run(&p, &["SET", &key, "x"], false)
         .await
         .expect_err("refused")
+        .view()
     {
-        ActionError::Refused(msg) => assert_eq!(
+        ErrorView::Refused(msg) => assert_eq!(
             msg,
             "redis cache: SET writes; add `mutating: true` to the step to allow it"
         ),
@@ -255,8 +257,8 @@ async fn writes_are_refused_before_reaching_the_server() {
         (&["SHUTDOWN"], "SHUTDOWN may write"),
     ];
     for (args, why) in refused {
-        match run(&p, args, false).await {
-            Err(ActionError::Refused(msg)) => {
+        match view(&run(&p, args, false).await) {
+            Err(ErrorView::Refused(msg)) => {
                 assert!(msg.starts_with(&format!("redis cache: {why}")), "{msg}");
                 assert!(
                     msg.ends_with("add `mutating: true` to the step to allow it"),
@@ -343,16 +345,16 @@ async fn connection_state_commands_are_unsupported() {
         &["CLIENT", "REPLY", "OFF"],
         &["MONITOR"],
     ] {
-        match run(&p, args, true).await {
-            Err(ActionError::Unsupported(msg)) => {
+        match view(&run(&p, args, true).await) {
+            Err(ErrorView::Unsupported(msg)) => {
                 assert!(msg.starts_with("redis cache: "), "{msg}")
             }
             other => panic!("{args:?}: {other:?}"),
         }
     }
     assert!(matches!(
-        run(&p, &[], false).await,
-        Err(ActionError::InvalidArgs(_))
+        view(&run(&p, &[], false).await),
+        Err(ErrorView::InvalidArgs(_))
     ));
 }
 
@@ -360,8 +362,8 @@ async fn connection_state_commands_are_unsupported() {
 async fn wrong_password_is_auth_without_the_password() {
     let secret = "wrong-redis-secret-77";
     let p = pool_for(&with_password(&env("OPSCTL_TEST_REDIS_URL"), secret), 1);
-    match run(&p, &["PING"], false).await.expect_err("auth") {
-        ActionError::Auth(msg) => {
+    match run(&p, &["PING"], false).await.expect_err("auth").view() {
+        ErrorView::Auth(msg) => {
             assert!(
                 msg.starts_with(
                     "redis cache: WRONGPASS invalid username-password pair or user is disabled"
@@ -376,8 +378,12 @@ async fn wrong_password_is_auth_without_the_password() {
     let url = env("OPSCTL_TEST_REDIS_URL");
     let host = url.split('@').nth(1).expect("host");
     let p = pool_for(&format!("redis://{host}"), 1);
-    match run(&p, &["GET", "x"], false).await.expect_err("noauth") {
-        ActionError::Auth(msg) => assert_eq!(msg, "redis cache: NOAUTH Authentication required."),
+    match run(&p, &["GET", "x"], false)
+        .await
+        .expect_err("noauth")
+        .view()
+    {
+        ErrorView::Auth(msg) => assert_eq!(msg, "redis cache: NOAUTH Authentication required."),
         other => panic!("{other:?}"),
     }
 }
@@ -390,8 +396,8 @@ async fn refused_port_is_unreachable_fast() {
         1,
     );
     let start = Instant::now();
-    match run(&p, &["PING"], false).await.expect_err("refused") {
-        ActionError::Unreachable(msg) => {
+    match run(&p, &["PING"], false).await.expect_err("refused").view() {
+        ErrorView::Unreachable(msg) => {
             assert_eq!(
                 msg,
                 format!("redis cache: cannot connect to 127.0.0.1:{port}: connection refused")
@@ -402,7 +408,7 @@ async fn refused_port_is_unreachable_fast() {
     assert!(start.elapsed() < Duration::from_secs(2));
     let p = pool_for("redis://no-such-host.invalid:6379/0", 1);
     assert!(
-        matches!(run(&p, &["PING"], false).await, Err(ActionError::Unreachable(m)) if m.contains("no-such-host.invalid:6379"))
+        matches!(view(&run(&p, &["PING"], false).await), Err(ErrorView::Unreachable(m)) if m.contains("no-such-host.invalid:6379"))
     );
 }
 
@@ -410,8 +416,8 @@ async fn refused_port_is_unreachable_fast() {
 async fn bad_config_is_config_error() {
     init();
     assert!(matches!(
-        RedisPool::new("cache", "http://x", 1, None),
-        Err(ActionError::Config(_))
+        view(&RedisPool::new("cache", "http://x", 1, None)),
+        Err(ErrorView::Config(_))
     ));
     let r = RedisPool::new(
         "cache",
@@ -420,7 +426,7 @@ async fn bad_config_is_config_error() {
         Some(std::path::Path::new("/etc/hostname")),
     );
     assert!(
-        matches!(r, Err(ActionError::Config(ref m)) if m.contains("not rediss://") && !m.contains("pw-secret-9")),
+        matches!(view(&r), Err(ErrorView::Config(m)) if m.contains("not rediss://") && !m.contains("pw-secret-9")),
         "{r:?}"
     );
     let r = RedisPool::new(
@@ -430,7 +436,7 @@ async fn bad_config_is_config_error() {
         Some(std::path::Path::new("/nonexistent.pem")),
     );
     assert!(
-        matches!(r, Err(ActionError::Config(ref m)) if m.contains("cannot read CA file")),
+        matches!(view(&r), Err(ErrorView::Config(m)) if m.contains("cannot read CA file")),
         "{r:?}"
     );
 }
@@ -474,8 +480,8 @@ async fn server_going_away() {
         .await
         .expect("kill");
     assert_eq!(killed, 1);
-    match task.await.expect("join").expect_err("killed") {
-        ActionError::Unreachable(msg) => {
+    match task.await.expect("join").expect_err("killed").view() {
+        ErrorView::Unreachable(msg) => {
             assert!(msg.starts_with("redis cache: connection closed: "), "{msg}")
         }
         other => panic!("{other:?}"),
@@ -778,8 +784,8 @@ async fn falls_back_to_resp2_without_hello() {
     // "unknown command" error echoes).
     let secret = "wrong-old-style-secret";
     let p = pool_for(&server.url(secret), 1);
-    match run(&p, &["PING"], false).await.expect_err("auth") {
-        ActionError::Auth(msg) => {
+    match run(&p, &["PING"], false).await.expect_err("auth").view() {
+        ErrorView::Auth(msg) => {
             assert!(msg.starts_with("redis cache: WRONGPASS"), "{msg}");
             assert!(!msg.contains(secret), "{msg}");
         }
@@ -788,8 +794,12 @@ async fn falls_back_to_resp2_without_hello() {
     // RESP3 demanded: refused, with the reason.
     let url = with_param(&server.url(server.password), "protocol=resp3");
     let p = pool_for(&url, 1);
-    match run(&p, &["PING"], false).await.expect_err("no resp3") {
-        ActionError::Unsupported(msg) => {
+    match run(&p, &["PING"], false)
+        .await
+        .expect_err("no resp3")
+        .view()
+    {
+        ErrorView::Unsupported(msg) => {
             assert!(
                 msg.starts_with("redis cache: the server does not speak RESP3"),
                 "{msg}"

@@ -17,7 +17,17 @@ impl PgPool {
     }
 
     /// Errors while opening a connection.
-    pub(super) fn connect_error(&self, e: &tokio_postgres::Error) -> ActionError {
+    /// Errors while opening a connection, with the driver's error as the source.
+    pub(super) fn connect_error(&self, e: tokio_postgres::Error) -> ActionError {
+        self.connect_error_of(&e).with_source(e)
+    }
+
+    /// A failed statement (or transaction command), with the driver's error as the source.
+    pub(super) fn query_error(&self, e: tokio_postgres::Error) -> ActionError {
+        self.query_error_of(&e).with_source(e)
+    }
+
+    fn connect_error_of(&self, e: &tokio_postgres::Error) -> ActionError {
         if let Some(db) = e.as_db_error() {
             let code = db.code().code();
             let msg = db_error_text(db, false);
@@ -65,7 +75,7 @@ impl PgPool {
     }
 
     /// Errors on an open connection.
-    pub(super) fn query_error(&self, e: &tokio_postgres::Error) -> ActionError {
+    fn query_error_of(&self, e: &tokio_postgres::Error) -> ActionError {
         if let Some(db) = e.as_db_error() {
             let code = db.code().code();
             return if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") {

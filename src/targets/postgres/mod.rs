@@ -292,8 +292,8 @@ impl PgPool {
         let (begun, prepared) =
             tokio::join!(biased; client.batch_execute(&begin), client.prepare(sql));
         if let Err(e) = begun {
-            let err = self.query_error(&e);
-            let lost = matches!(err, ActionError::Unreachable(_));
+            let err = self.query_error(e);
+            let lost = err.kind() == crate::actions::ErrorKind::Unreachable;
             return Err(if lost {
                 Attempt::Stale(err)
             } else {
@@ -303,7 +303,7 @@ impl PgPool {
         let statement = match prepared {
             Ok(s) => s,
             Err(e) => {
-                let err = self.query_error(&e);
+                let err = self.query_error(e);
                 self.rollback(lease).await;
                 return Err(err.into());
             }
@@ -351,9 +351,9 @@ impl PgPool {
             Err(Ending::Statement(e)) => {
                 // The transaction was closed by the pipelined end: the connection is clean.
                 lease.completed();
-                Err(self.query_error(&e).into())
+                Err(self.query_error(e).into())
             }
-            Err(Ending::Both(e)) | Err(Ending::End(e)) => Err(self.query_error(&e).into()),
+            Err(Ending::Both(e)) | Err(Ending::End(e)) => Err(self.query_error(e).into()),
         }
     }
 
@@ -396,7 +396,7 @@ impl PgPool {
             .config
             .connect(self.tls.clone())
             .await
-            .map_err(|e| self.connect_error(&e))?;
+            .map_err(|e| self.connect_error(e))?;
         let name = self.name.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -74,7 +74,7 @@ impl RedisPool {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| self.connect_error(&e))?;
+            .map_err(|e| self.connect_error(e))?;
 
         let protocol = self.handshake.protocol;
         if protocol != Protocol::Resp2 {
@@ -138,7 +138,7 @@ impl RedisPool {
         let replies = conn
             .send_packed_commands(&pipe, 0, pipe.len())
             .await
-            .map_err(|e| self.connect_error(&e))?;
+            .map_err(|e| self.connect_error(e))?;
         if let Some(redis::Value::ServerError(e)) = auth_idx.and_then(|i| replies.get(i)) {
             if resp3 && hello_not_understood(e) {
                 return Ok(Some(e.clone()));

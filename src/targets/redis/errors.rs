@@ -21,7 +21,17 @@ impl RedisPool {
         self.err(kind_of_code(e.code()), server_error_text(e))
     }
 
-    pub(super) fn connect_error(&self, e: &redis::RedisError) -> ActionError {
+    /// Errors while connecting, with the driver's error as the source.
+    pub(super) fn connect_error(&self, e: redis::RedisError) -> ActionError {
+        self.connect_error_of(&e).with_source(e)
+    }
+
+    /// A failure other than an error reply, with the driver's error as the source.
+    pub(super) fn command_error(&self, e: redis::RedisError) -> ActionError {
+        self.command_error_of(&e).with_source(e)
+    }
+
+    fn connect_error_of(&self, e: &redis::RedisError) -> ActionError {
         if let Some(code) = e.code() {
             return self.err(kind_of_code(code), redis_error_text(e));
         }
@@ -44,7 +54,7 @@ impl RedisPool {
     }
 
     /// A failure other than an error reply, on an open connection.
-    pub(super) fn command_error(&self, e: &redis::RedisError) -> ActionError {
+    fn command_error_of(&self, e: &redis::RedisError) -> ActionError {
         if let Some(code) = e.code() {
             return self.err(kind_of_code(code), redis_error_text(e));
         }

@@ -249,7 +249,7 @@ impl RedisPool {
             lease.reused = false;
             reply = lease.send(cmd).await;
         }
-        let value = reply.map_err(|e| self.command_error(&e))?;
+        let value = reply.map_err(|e| self.command_error(e))?;
         lease.busy = false;
         Ok(value)
     }
