@@ -526,3 +526,40 @@ fn nested_loops_and_chains_too_deep_are_refused_before_anything_runs() {
         .stdout_has("nested 17 deep");
     q.opsctl().args(["run", "r1"]).run().code(0);
 }
+
+#[test]
+fn only_failures_that_can_go_away_are_retried() {
+    let port = crate::support::http_server::closed_port();
+    let p = Project::new();
+    p.runbook(
+        "retry",
+        &format!(
+            r#"name: retry
+title: Retry
+steps:
+  - id: no-target
+    postgres: {{ query: "SELECT 1" }}
+    retry: {{ attempts: 5, delay: 2s }}
+  - id: down
+    http: {{ url: "http://127.0.0.1:{port}/" }}
+    retry: {{ attempts: 3, delay: 10ms }}
+"#
+        ),
+    );
+    let (out, took) = p
+        .opsctl()
+        .args(["run", "retry", "--format", "json"])
+        .run_within(Duration::from_secs(30));
+    out.code(1);
+    let doc = out.json();
+    let no_target = step(&doc, "no-target");
+    assert_eq!(no_target["attempts"], 1, "{no_target}");
+    assert_eq!(no_target["error"], "config");
+    let down = step(&doc, "down");
+    assert_eq!(down["attempts"], 3, "{down}");
+    assert_eq!(down["error"], "unreachable");
+    assert!(
+        took < Duration::from_secs(8),
+        "a lasting failure was retried: {took:?}"
+    );
+}

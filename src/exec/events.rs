@@ -225,6 +225,9 @@ pub enum Event {
         /// For skipped steps: why.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         skip: Option<SkipReason>,
+        /// For steps whose action failed: what kind of failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<crate::actions::ErrorKind>,
         outputs: Value,
         #[serde(skip_serializing_if = "Option::is_none")]
         plan: Option<Planned>,

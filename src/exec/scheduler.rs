@@ -302,6 +302,7 @@ fn finish(
         message: result.message.clone(),
         cause: outcome.cause,
         skip: outcome.skip,
+        error: outcome.error,
         outputs: Value::Object(result.outputs.clone()),
         plan: outcome.plan,
         at: now(),

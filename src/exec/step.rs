@@ -31,6 +31,8 @@ pub struct Outcome {
     pub declined: bool,
     /// For a skipped step: why.
     pub skip: Option<SkipReason>,
+    /// For a step that ended `error` in its action: what kind of failure.
+    pub error: Option<crate::actions::ErrorKind>,
 }
 
 impl Outcome {
@@ -45,6 +47,7 @@ impl Outcome {
             duration_ms: None,
             declined: false,
             skip: None,
+            error: None,
         }
     }
 
@@ -216,7 +219,10 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 finish_attempt(&site, step, &scope, r, action, attempt)
             }),
         };
-        if outcome.status.succeeded() || attempt >= attempts {
+        // A failure that cannot go away (bad arguments, a missing target, a refused
+        // write) is not retried.
+        let lasting = outcome.error.is_some_and(|k| !k.transient());
+        if outcome.status.succeeded() || attempt >= attempts || lasting {
             break outcome;
         }
         shared.sink.emit(Event::StepRetrying {
@@ -290,6 +296,7 @@ fn finish_attempt(
         Err(e) => {
             let mut o = Outcome::simple(StepStatus::Error, e.to_string());
             o.attempts = attempt;
+            o.error = Some(e.kind());
             return o;
         }
     };
@@ -350,6 +357,7 @@ fn finish_attempt(
         duration_ms: None,
         declined: false,
         skip: None,
+        error: None,
     }
 }
 

@@ -38,6 +38,7 @@ pub struct Finished {
     pub message: Option<String>,
     pub cause: Option<String>,
     pub skip: Option<SkipReason>,
+    pub error: Option<crate::actions::ErrorKind>,
     pub outputs: Value,
     pub plan: Option<Planned>,
     pub at: DateTime<Utc>,
@@ -139,6 +140,7 @@ impl Summary {
                 message,
                 cause,
                 skip,
+                error,
                 outputs,
                 plan,
                 at,
@@ -154,6 +156,7 @@ impl Summary {
                 message: message.clone(),
                 cause: cause.clone(),
                 skip: *skip,
+                error: *error,
                 outputs: outputs.clone(),
                 plan: plan.clone(),
                 at: *at,
@@ -274,6 +277,9 @@ impl Summary {
                 });
                 if let Some(c) = &f.cause {
                     step["cause"] = json!(c);
+                }
+                if let Some(k) = f.error {
+                    step["error"] = json!(k);
                 }
                 if let Some(p) = &f.plan {
                     step["plan"] = json!(p);
