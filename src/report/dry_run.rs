@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::style::Painter;
@@ -14,6 +15,59 @@ use crate::model::duration::format_duration;
 use crate::redact::{Redactor, is_credential_header};
 
 /// The dry-run document (also the `--format json` output).
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub runbook: String,
+    pub title: String,
+    pub mode: &'static str,
+    pub env: String,
+    pub params: Map<String, Value>,
+    pub waves: Vec<Wave>,
+    pub mutating_steps: Vec<String>,
+}
+
+/// Steps that run together.
+#[derive(Debug, Serialize)]
+pub struct Wave {
+    pub wave: usize,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// One step as the dry run shows it: resolved as far as params, vars and run allow.
+#[derive(Debug, Serialize)]
+pub struct PlannedStep {
+    pub id: String,
+    pub name: String,
+    pub action: String,
+    pub description: String,
+    pub args: Value,
+    pub needs: Vec<String>,
+    pub when: Option<String>,
+    pub mutating: bool,
+    pub asks: Option<&'static str>,
+    pub timeout: String,
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPlan>,
+    pub expect: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warn_if: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fail_if: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RetryPlan {
+    pub attempts: u32,
+    pub delay: String,
+    pub until: Option<String>,
+}
+
+fn sources(list: &[crate::expr::Expr]) -> Vec<String> {
+    list.iter().map(|e| e.source().trim().to_string()).collect()
+}
+
+/// Builds the dry-run document; every string in it is already masked.
 pub fn build(
     checked: &Checked,
     params: &Map<String, Value>,
@@ -22,7 +76,7 @@ pub fn build(
     nested_mutates: &dyn Fn(&str) -> bool,
     selected: Option<&[bool]>,
     redactor: &Redactor,
-) -> Value {
+) -> DryRun {
     let rb = &checked.runbook;
     let scope = Arc::new(Scope::new(
         crate::expr::from_json(&Value::Object(params.clone())),
@@ -68,66 +122,52 @@ pub fn build(
                 None
             };
             if mutating {
-                mutating_steps.push(Value::String(step.id.clone()));
+                mutating_steps.push(step.id.clone());
             }
-            let description = action.describe(&args, env);
+            let description = redactor.redact(&action.describe(&args, env));
             mask_credential_headers(&mut args);
-            let mut s = json!({
-                "id": step.id,
-                "name": step.title(),
-                "action": action.spec().name,
-                "description": description,
-                "args": args,
-                "needs": step.needs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-                "when": step.when.as_ref().map(|w| w.source().trim().to_string()),
-                "mutating": mutating,
-                "asks": asks,
-                "timeout": format_duration(step.timeout),
-                "tags": step.tags,
+            redactor.redact_json(&mut args);
+            steps.push(PlannedStep {
+                id: step.id.clone(),
+                name: redactor.redact(step.title()),
+                action: action.spec().name.to_string(),
+                description,
+                args,
+                needs: step.needs.iter().map(|(n, _)| n.clone()).collect(),
+                when: step.when.as_ref().map(|w| w.source().trim().to_string()),
+                mutating,
+                asks,
+                timeout: format_duration(step.timeout),
+                tags: step.tags.clone(),
+                retry: step.retry.as_ref().map(|r| RetryPlan {
+                    attempts: r.attempts,
+                    delay: format_duration(r.delay),
+                    until: r.until.as_ref().map(|u| u.source().trim().to_string()),
+                }),
+                expect: match &step.expect {
+                    Some(list) => sources(list),
+                    None => vec![format!("(default) {}", action.spec().default_expect)],
+                },
+                warn_if: sources(&step.warn_if),
+                fail_if: sources(&step.fail_if),
             });
-            if let Some(r) = &step.retry {
-                s["retry"] = json!({
-                    "attempts": r.attempts,
-                    "delay": format_duration(r.delay),
-                    "until": r.until.as_ref().map(|u| u.source().trim().to_string()),
-                });
-            }
-            let expect: Vec<String> = match &step.expect {
-                Some(list) => list.iter().map(|e| e.source().trim().to_string()).collect(),
-                None => vec![format!("(default) {}", action.spec().default_expect)],
-            };
-            s["expect"] = json!(expect);
-            if !step.warn_if.is_empty() {
-                s["warn_if"] = json!(
-                    step.warn_if
-                        .iter()
-                        .map(|e| e.source().trim())
-                        .collect::<Vec<_>>()
-                );
-            }
-            if !step.fail_if.is_empty() {
-                s["fail_if"] = json!(
-                    step.fail_if
-                        .iter()
-                        .map(|e| e.source().trim())
-                        .collect::<Vec<_>>()
-                );
-            }
-            steps.push(s);
         }
-        waves.push(json!({"wave": w + 1, "steps": steps}));
+        waves.push(Wave { wave: w + 1, steps });
     }
-    let mut doc = json!({
-        "runbook": rb.name,
-        "title": rb.title,
-        "mode": "dry-run",
-        "env": env.name,
-        "params": params,
-        "waves": waves,
-        "mutating_steps": mutating_steps,
-    });
-    redactor.redact_json(&mut doc);
-    doc
+    let mut params = Value::Object(params.clone());
+    redactor.redact_json(&mut params);
+    DryRun {
+        runbook: rb.name.clone(),
+        title: redactor.redact(&rb.title),
+        mode: "dry-run",
+        env: env.name.clone(),
+        params: match params {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        waves,
+        mutating_steps,
+    }
 }
 
 fn mask_credential_headers(args: &mut Value) {
@@ -141,71 +181,54 @@ fn mask_credential_headers(args: &mut Value) {
 }
 
 /// The human rendering of the dry-run document.
-pub fn render_human(doc: &Value, p: Painter) -> String {
+pub fn render_human(doc: &DryRun, p: Painter) -> String {
     let mut out = String::new();
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     out.push_str(&format!(
         "{} {} — {}  {}\n",
         p.bold("Dry run of"),
-        p.bold(&s(&doc["runbook"])),
-        s(&doc["title"]),
+        p.bold(&doc.runbook),
+        doc.title,
         p.dim(&format!(
             "(env {}; nothing is contacted, nothing changes)",
-            s(&doc["env"])
+            doc.env
         ))
     ));
-    if let Some(params) = doc["params"].as_object() {
-        if !params.is_empty() {
-            let list: Vec<String> = params
-                .iter()
-                .map(|(k, v)| format!("{k}={}", crate::expr::text_of(v)))
-                .collect();
-            out.push_str(&format!("Params: {}\n", list.join(" ")));
-        }
+    if !doc.params.is_empty() {
+        let list: Vec<String> = doc
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::expr::text_of(v)))
+            .collect();
+        out.push_str(&format!("Params: {}\n", list.join(" ")));
     }
-    let empty = Vec::new();
-    for wave in doc["waves"].as_array().unwrap_or(&empty) {
-        let steps = wave["steps"].as_array().unwrap_or(&empty);
-        let together = if steps.len() > 1 {
-            format!(" — {} steps run concurrently", steps.len())
+    for wave in &doc.waves {
+        let together = if wave.steps.len() > 1 {
+            format!(" — {} steps run concurrently", wave.steps.len())
         } else {
             String::new()
         };
         out.push_str(&format!(
             "\n{}{}\n",
-            p.bold(&format!("Wave {}", wave["wave"])),
+            p.bold(&format!("Wave {}", wave.wave)),
             p.dim(&together)
         ));
-        for st in steps {
-            let mark = if st["mutating"] == Value::Bool(true) {
-                "⚠"
-            } else {
-                "•"
-            };
+        for st in &wave.steps {
+            let mark = if st.mutating { "⚠" } else { "•" };
             out.push_str(&format!(
                 "  {mark} {:<20} {:<12} {}\n",
-                p.bold(&s(&st["id"])),
-                s(&st["action"]),
-                s(&st["description"])
+                p.bold(&st.id),
+                st.action,
+                st.description
             ));
-            let needs: Vec<String> = st["needs"]
-                .as_array()
-                .unwrap_or(&empty)
-                .iter()
-                .map(&s)
-                .collect();
-            if !needs.is_empty() {
-                out.push_str(&format!("      needs: {}\n", needs.join(", ")));
+            if !st.needs.is_empty() {
+                out.push_str(&format!("      needs: {}\n", st.needs.join(", ")));
             }
-            if let Some(w) = st["when"].as_str() {
+            if let Some(w) = &st.when {
                 out.push_str(&format!("      when:  {w}\n"));
             }
-            out.push_str(&format!(
-                "      args:  {}\n",
-                p.dim(&st["args"].to_string())
-            ));
-            if let Some(asks) = st["asks"].as_str() {
-                let what = if st["mutating"] == Value::Bool(true) {
+            out.push_str(&format!("      args:  {}\n", p.dim(&st.args.to_string())));
+            if let Some(asks) = st.asks {
+                let what = if st.mutating {
                     "mutates — asks for "
                 } else {
                     "asks for "
@@ -220,13 +243,9 @@ pub fn render_human(doc: &Value, p: Painter) -> String {
             }
         }
     }
-    let mutating = doc["mutating_steps"].as_array().map_or(0, Vec::len);
-    let waves = doc["waves"].as_array().map_or(0, Vec::len);
-    let steps: usize = doc["waves"].as_array().map_or(0, |w| {
-        w.iter()
-            .map(|x| x["steps"].as_array().map_or(0, Vec::len))
-            .sum()
-    });
+    let mutating = doc.mutating_steps.len();
+    let waves = doc.waves.len();
+    let steps: usize = doc.waves.iter().map(|w| w.steps.len()).sum();
     out.push_str(&format!(
         "\n{} {}, {} {}, {mutating} mutating.\n",
         waves,
