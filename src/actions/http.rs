@@ -157,7 +157,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// `url`, or the target's base URL joined with `path` (else `default_path`);
     /// `insecure` swaps in the client that skips certificate checks.
-    pub fn resolve(
+    pub async fn resolve(
         cx: &StepContext,
         action: &str,
         url: Option<&str>,
@@ -173,7 +173,7 @@ impl Endpoint {
                 target: None,
             }),
             (None, Some(name)) => {
-                let t = cx.clients().http_target(name)?;
+                let t = cx.clients().http_target(name).await?;
                 let client = if insecure {
                     cx.clients().http(true)?
                 } else {
@@ -267,7 +267,8 @@ impl ActionImpl for Http {
                 a.path.as_deref(),
                 "/",
                 a.insecure,
-            )?;
+            )
+            .await?;
             let mut url = endpoint.url.clone();
             if !a.query.0.is_empty() {
                 let mut parsed = reqwest::Url::parse(&url).map_err(|e| {

@@ -141,7 +141,8 @@ impl ActionImpl for Metrics {
                 a.path.as_deref(),
                 "/metrics",
                 a.insecure,
-            )?;
+            )
+            .await?;
             let url = endpoint.url.clone();
             let req = endpoint
                 .request(reqwest::Method::GET, &url)

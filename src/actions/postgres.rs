@@ -123,7 +123,7 @@ impl ActionImpl for Postgres {
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
             let target = a.target.as_deref().unwrap_or("default");
-            let pool = cx.clients().postgres(target)?;
+            let pool = cx.clients().postgres(target).await?;
             let started = Instant::now();
             let result = pool
                 .query(&a.query, &a.params, a.mutating, cx.timeout())

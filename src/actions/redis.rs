@@ -95,7 +95,7 @@ impl ActionImpl for Redis {
                 return Err(ActionError::InvalidArgs("redis: `command` is empty".into()));
             }
             let target = a.target.as_deref().unwrap_or("default");
-            let pool = cx.clients().redis(target)?;
+            let pool = cx.clients().redis(target).await?;
             let started = Instant::now();
             let value = pool.command(&argv, a.mutating, cx.timeout()).await?;
             let latency = latency_ms(started);

@@ -8,6 +8,8 @@ use std::any::Any;
 use std::path::Path;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::actions::ActionError;
 use crate::config::{Address, DbTarget, HttpTarget, KubeTarget};
 use crate::loader::Cx;
@@ -43,8 +45,8 @@ pub trait TargetConfig: Send + Sync + std::fmt::Debug + 'static {
     /// Registers every credential the target can reach (before anything runs or prints).
     fn register_secrets(&self, redactor: &Redactor);
 
-    /// Builds its client (on first use).
-    fn build(&self, name: &str) -> Result<Client, ActionError>;
+    /// Builds its client (on first use; some need I/O, such as reading a kubeconfig).
+    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>>;
 }
 
 /// Every kind of target.
@@ -111,8 +113,8 @@ impl TargetConfig for HttpTarget {
         }
     }
 
-    fn build(&self, _name: &str) -> Result<Client, ActionError> {
-        super::http::resolve(self).map(|t| t as Client)
+    fn build<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+        Box::pin(async move { super::http::resolve(self).map(|t| t as Client) })
     }
 }
 
@@ -185,13 +187,16 @@ impl TargetConfig for PostgresTarget {
         address_secrets(&self.0.url, redactor);
     }
 
-    fn build(&self, name: &str) -> Result<Client, ActionError> {
-        let t = &self.0;
-        let url = t
-            .url
-            .resolve(&format!("postgres target `{name}`"))
-            .map_err(ActionError::Config)?;
-        super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref()).map(|p| Arc::new(p) as Client)
+    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+        Box::pin(async move {
+            let t = &self.0;
+            let url = t
+                .url
+                .resolve(&format!("postgres target `{name}`"))
+                .map_err(ActionError::Config)?;
+            super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref())
+                .map(|p| Arc::new(p) as Client)
+        })
     }
 }
 
@@ -204,14 +209,16 @@ impl TargetConfig for RedisTarget {
         address_secrets(&self.0.url, redactor);
     }
 
-    fn build(&self, name: &str) -> Result<Client, ActionError> {
-        let t = &self.0;
-        let url = t
-            .url
-            .resolve(&format!("redis target `{name}`"))
-            .map_err(ActionError::Config)?;
-        super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
-            .map(|p| Arc::new(p) as Client)
+    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+        Box::pin(async move {
+            let t = &self.0;
+            let url = t
+                .url
+                .resolve(&format!("redis target `{name}`"))
+                .map_err(ActionError::Config)?;
+            super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
+                .map(|p| Arc::new(p) as Client)
+        })
     }
 }
 
@@ -243,9 +250,7 @@ impl TargetConfig for KubeTarget {
 
     fn register_secrets(&self, _redactor: &Redactor) {}
 
-    fn build(&self, _name: &str) -> Result<Client, ActionError> {
-        Err(ActionError::Unsupported(
-            "the Kubernetes client is not part of this build yet".into(),
-        ))
+    fn build<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+        Box::pin(async move { super::kube::connect(self).await.map(|k| k as Client) })
     }
 }

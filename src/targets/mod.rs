@@ -6,6 +6,7 @@
 pub mod cleanup;
 pub mod http;
 pub mod kinds;
+pub mod kube;
 pub mod messages;
 pub mod pool;
 pub mod postgres;
@@ -28,7 +29,10 @@ pub use redis::RedisPool;
 pub type Lazy<T> = OnceLock<Result<T, String>>;
 
 /// A configured target and its client, built on first use.
-type Target = (Arc<dyn TargetConfig>, Lazy<Client>);
+type Target = (
+    Arc<dyn TargetConfig>,
+    tokio::sync::OnceCell<Result<Client, String>>,
+);
 
 /// Every client of a run: the shared plain-URL HTTP clients, and one lazily built client
 /// per configured target, by kind and name.
@@ -37,6 +41,8 @@ pub struct Clients {
     targets: HashMap<(&'static str, String), Target>,
     /// Names per kind, for "did you mean" messages.
     names: HashMap<&'static str, Vec<String>>,
+    /// The cluster of the kubeconfig, for an environment without a `kubernetes:` section.
+    implicit_kube: Target,
 }
 
 impl Clients {
@@ -47,7 +53,10 @@ impl Clients {
         let mut names: HashMap<&'static str, Vec<String>> = HashMap::new();
         for (section, by_name) in &env.targets {
             for (name, t) in by_name {
-                targets.insert((*section, name.clone()), (t.clone(), OnceLock::new()));
+                targets.insert(
+                    (*section, name.clone()),
+                    (t.clone(), tokio::sync::OnceCell::new()),
+                );
                 names.entry(*section).or_default().push(name.clone());
             }
         }
@@ -55,6 +64,10 @@ impl Clients {
             http: http::HttpClients::default(),
             targets,
             names,
+            implicit_kube: (
+                Arc::new(crate::config::KubeTarget::default()),
+                tokio::sync::OnceCell::new(),
+            ),
         }
     }
 
@@ -63,17 +76,27 @@ impl Clients {
         self.http.client(insecure)
     }
 
-    /// The client of target `name` of kind `section`, built the first time.
-    pub fn get<C: Send + Sync + 'static>(
+    /// The client of target `name` of kind `section`, built the first time (once, however
+    /// many steps ask at the same moment).
+    pub async fn get<C: Send + Sync + 'static>(
         &self,
         section: &'static str,
         name: &str,
     ) -> Result<Arc<C>, ActionError> {
-        let Some((config, cell)) = self.targets.get(&(section, name.to_string())) else {
+        let Some(target) = self.targets.get(&(section, name.to_string())) else {
             return Err(self.unknown(section, name));
         };
+        Self::built(target, section, name).await
+    }
+
+    async fn built<C: Send + Sync + 'static>(
+        (config, cell): &Target,
+        section: &str,
+        name: &str,
+    ) -> Result<Arc<C>, ActionError> {
         let client = cell
-            .get_or_init(|| config.build(name).map_err(|e| e.to_string()))
+            .get_or_init(|| async { config.build(name).await.map_err(|e| e.to_string()) })
+            .await
             .clone()
             .map_err(ActionError::Config)?;
         client.downcast::<C>().map_err(|_| {
@@ -83,16 +106,25 @@ impl Clients {
         })
     }
 
-    pub fn http_target(&self, name: &str) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
-        self.get("http", name)
+    pub async fn http_target(&self, name: &str) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
+        self.get("http", name).await
     }
 
-    pub fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
-        self.get("postgres", name)
+    pub async fn postgres(&self, name: &str) -> Result<Arc<PgPool>, ActionError> {
+        self.get("postgres", name).await
     }
 
-    pub fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
-        self.get("redis", name)
+    pub async fn redis(&self, name: &str) -> Result<Arc<RedisPool>, ActionError> {
+        self.get("redis", name).await
+    }
+
+    /// The environment's cluster: its `kubernetes:` section, else the kubeconfig's
+    /// current context (or the in-cluster service account).
+    pub async fn kube(&self) -> Result<Arc<kube::KubeClient>, ActionError> {
+        match self.targets.get(&("kubernetes", "default".to_string())) {
+            Some(t) => Self::built(t, "kubernetes", "default").await,
+            None => Self::built(&self.implicit_kube, "kubernetes", "default").await,
+        }
     }
 
     fn unknown(&self, section: &str, name: &str) -> ActionError {

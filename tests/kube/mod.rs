@@ -5,6 +5,7 @@
 pub mod fake_apiserver;
 
 mod kubectl;
+mod opsctl;
 
 use std::path::Path;
 use std::process::Command;
