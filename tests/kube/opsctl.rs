@@ -60,3 +60,109 @@ fn pods_are_counted_as_kubectl_shows_them() {
     let names = c.kubectl(&["get", "pods", "-n", "prod", "-l", "app=api", "-o", "name"]);
     assert_eq!(names.stdout.lines().count(), 3);
 }
+
+#[test]
+fn events_logs_and_objects_are_read_as_kubectl_reads_them() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        r#"name: k
+title: K
+steps:
+  - id: warnings
+    k8s.events: { type: Warning, for: pod/api-7c9d8f6b5-crash }
+  - id: crash-logs
+    k8s.logs: { pod: api-7c9d8f6b5-crash, previous: true, grep: "FATAL|ERROR" }
+  - id: all-logs
+    k8s.logs: { selector: app=api, tail: 1 }
+  - id: deploy
+    k8s.get: { kind: Deployment, name: api }
+  - id: secrets
+    k8s.get: { kind: secrets }
+"#,
+    );
+    let (out, doc) = run(&c, &p, &[]);
+    out.code(0);
+    let ev = &step(&doc, "warnings")["outputs"];
+    assert_eq!(ev["count"], 1, "{ev}");
+    assert_eq!(ev["events"][0]["reason"], "BackOff");
+    assert_eq!(ev["events"][0]["object"], "Pod/api-7c9d8f6b5-crash");
+    let logs = &step(&doc, "crash-logs")["outputs"];
+    assert_eq!(logs["match_count"], 2, "{logs}");
+    assert!(
+        logs["matches"][1]
+            .as_str()
+            .is_some_and(|l| l.contains("FATAL cannot reach database")),
+        "{logs}"
+    );
+    let previous = c.kubectl(&["logs", "-n", "prod", "api-7c9d8f6b5-crash", "--previous"]);
+    assert_eq!(
+        logs["lines"].as_array().map(Vec::len),
+        Some(previous.stdout.lines().count())
+    );
+    let all = &step(&doc, "all-logs")["outputs"];
+    let lines = all["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 3, "{all}");
+    assert!(lines.iter().any(|l| {
+        l.as_str()
+            .is_some_and(|l| l.starts_with("api-7c9d8f6b5-ready: ") && l.contains("/healthz"))
+    }));
+    let deploy = &step(&doc, "deploy")["outputs"]["object"];
+    assert_eq!(deploy["metadata"]["name"], "api");
+    assert_eq!(deploy["spec"]["replicas"], 3);
+    assert_eq!(step(&doc, "secrets")["outputs"]["count"], 1);
+}
+
+#[test]
+fn api_errors_end_the_step_with_a_clear_cause() {
+    let c = Cluster::with(
+        &super::fixture("prod.yaml"),
+        &["GET:/api/v1/namespaces/prod/pods:403"],
+    );
+    let p = project(
+        "name: k\ntitle: K\nsteps:\n  - id: pods\n    k8s.pods: {}\n  - id: missing\n    k8s.get: { kind: Deployment, name: nope }\n",
+    );
+    let (out, doc) = run(&c, &p, &[]);
+    out.code(1);
+    let pods = step(&doc, "pods");
+    assert_eq!(pods["status"], "error");
+    assert_eq!(pods["error"], "auth");
+    assert!(
+        pods["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("forbidden")),
+        "{pods}"
+    );
+    let missing = step(&doc, "missing");
+    assert_eq!(missing["status"], "error");
+    assert!(
+        missing["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NotFound")),
+        "{missing}"
+    );
+    // A cluster that is not there: one line, within the step's timeout.
+    let q = Project::new();
+    q.file(
+        "opsctl.yaml",
+        "runbooks: [.]\nenvs:\n  prod:\n    kubernetes: { namespace: prod }\n",
+    )
+    .file(
+        "k.yaml",
+        "name: k\ntitle: K\nsteps:\n  - id: pods\n    k8s.pods: {}\n    timeout: 3s\n",
+    )
+    .file(
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: { server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true }\nusers:\n- name: u\n  user: { token: t }\ncontexts:\n- name: x\n  context: { cluster: c, user: u }\ncurrent-context: x\n",
+    );
+    let out = q
+        .opsctl()
+        .args(["run", "k", "--format", "json"])
+        .env("KUBECONFIG", q.path().join("kubeconfig"))
+        .run();
+    out.code(1);
+    let doc = out.json();
+    let pods = step(&doc, "pods");
+    assert_eq!(pods["status"], "error");
+    assert_eq!(pods["error"], "unreachable");
+    assert!(!pods["message"].as_str().unwrap_or("").contains('\n'));
+}

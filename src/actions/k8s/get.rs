@@ -1,10 +1,13 @@
 //! `k8s.get`: one object by name, or the objects of a kind.
 
-use futures::future::BoxFuture;
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -36,6 +39,10 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec {
             name: "items",
             doc: "The objects (with `selector` or neither).",
+        },
+        OutputSpec {
+            name: "count",
+            doc: "How many objects `items` holds.",
         },
         LATENCY,
     ],
@@ -69,9 +76,47 @@ impl ActionImpl for Get {
 
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: GetArgs,
+        cx: &'a StepContext,
+        a: GetArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let started = Instant::now();
+            let (ar, caps) = kube.resource(&a.kind).await?;
+            let api = kube.dynamic(&ar, &caps, &ns);
+            let mut out = Outputs::new();
+            match &a.name {
+                Some(name) => {
+                    let obj = api.get(name).await.map_err(|e| {
+                        crate::targets::kube::error(&format!("get {} {name} in {ns}", ar.kind), e)
+                    })?;
+                    out.insert("object".into(), to_json(&obj)?);
+                }
+                None => {
+                    let mut lp = kube::api::ListParams::default();
+                    if let Some(sel) = &a.selector {
+                        lp = lp.labels(sel);
+                    }
+                    let list = api.list(&lp).await.map_err(|e| {
+                        crate::targets::kube::error(&format!("list {} in {ns}", ar.plural), e)
+                    })?;
+                    let items = list
+                        .items
+                        .iter()
+                        .map(to_json)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    out.insert("count".into(), serde_json::json!(items.len()));
+                    out.insert("items".into(), Value::Array(items));
+                }
+            }
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
+}
+
+fn to_json(obj: &kube::api::DynamicObject) -> Result<Value, ActionError> {
+    serde_json::to_value(obj)
+        .map_err(|e| ActionError::Failed(format!("k8s.get: the object is not JSON: {e}")))
 }

@@ -1,11 +1,14 @@
 //! `k8s.logs`: pod logs (one pod or every pod of a selector), filtered by a regex.
 
-use futures::future::BoxFuture;
-use serde_json::Value;
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Dur, Exclusive, Int, OutputSpec};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -40,7 +43,7 @@ static SPEC: ActionSpec = ActionSpec {
     outputs: &[
         OutputSpec {
             name: "lines",
-            doc: "Log lines.",
+            doc: "Log lines (with a `selector`, each starts with its pod's name and `: `).",
         },
         OutputSpec {
             name: "matches",
@@ -49,6 +52,10 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec {
             name: "match_count",
             doc: "Number of matches.",
+        },
+        OutputSpec {
+            name: "pods",
+            doc: "The pods read.",
         },
         LATENCY,
     ],
@@ -95,9 +102,89 @@ impl ActionImpl for Logs {
 
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: LogsArgs,
+        cx: &'a StepContext,
+        a: LogsArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            let grep = match &a.grep {
+                Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+                    ActionError::InvalidArgs(format!("k8s.logs: `grep` is not a valid regex: {e}"))
+                })?),
+                None => None,
+            };
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let api: kube::Api<Pod> = kube::Api::namespaced(kube.client.clone(), &ns);
+            let started = Instant::now();
+            let pods: Vec<String> = match (&a.pod, &a.selector) {
+                (Some(pod), _) => vec![pod.clone()],
+                (None, Some(sel)) => api
+                    .list(&kube::api::ListParams::default().labels(sel))
+                    .await
+                    .map_err(|e| {
+                        crate::targets::kube::error(&format!("list pods {sel} in {ns}"), e)
+                    })?
+                    .items
+                    .into_iter()
+                    .filter_map(|p| p.metadata.name)
+                    .collect(),
+                (None, None) => {
+                    return Err(ActionError::InvalidArgs(
+                        "k8s.logs: needs `pod` or `selector`".into(),
+                    ));
+                }
+            };
+            let params = kube::api::LogParams {
+                container: a.container.clone(),
+                previous: a.previous,
+                tail_lines: a.tail.map(|t| t.0),
+                since_seconds: a
+                    .since
+                    .map(|d| i64::try_from(d.0.as_secs()).unwrap_or(i64::MAX)),
+                ..kube::api::LogParams::default()
+            };
+            // Every pod's log at once; a selector tags each line with its pod.
+            let fetches = pods.iter().map(|pod| {
+                let (api, params, ns) = (&api, &params, &ns);
+                async move {
+                    api.logs(pod, params)
+                        .await
+                        .map(|text| (pod.clone(), text))
+                        .map_err(|e| {
+                            crate::targets::kube::error(&format!("logs of {pod} in {ns}"), e)
+                        })
+                }
+            });
+            let tag = a.pod.is_none();
+            let mut lines = Vec::new();
+            for result in futures::future::join_all(fetches).await {
+                let (pod, text) = result?;
+                for line in text.lines() {
+                    lines.push(if tag {
+                        format!("{pod}: {line}")
+                    } else {
+                        line.to_string()
+                    });
+                }
+            }
+            let matches: Vec<Value> = match &grep {
+                Some(re) => lines
+                    .iter()
+                    .filter(|l| re.is_match(l))
+                    .map(|l| Value::String(l.clone()))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let mut out = Outputs::new();
+            out.insert("match_count".into(), json!(matches.len()));
+            out.insert("matches".into(), Value::Array(matches));
+            out.insert("pods".into(), json!(pods));
+            out.insert(
+                "lines".into(),
+                Value::Array(lines.into_iter().map(Value::String).collect()),
+            );
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
 }
