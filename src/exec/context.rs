@@ -161,6 +161,8 @@ pub struct StepContext {
     pub index: usize,
     pub path: String,
     pub timeout: Duration,
+    /// A plan's server-side preview of a mutation (see [`StepContext::server_dry_run`]).
+    pub dry_run: bool,
 }
 
 impl StepContext {
@@ -170,6 +172,12 @@ impl StepContext {
 
     pub fn redactor(&self) -> &Redactor {
         &self.run.shared.redactor
+    }
+
+    /// Whether a mutation should only be checked by the server, not made (`opsctl plan`:
+    /// Kubernetes writes go out with `dryRun=All`).
+    pub fn server_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// The step's timeout (Postgres also sends it as `statement_timeout`).

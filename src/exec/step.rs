@@ -163,6 +163,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         index: i,
         path: path.clone(),
         timeout: step.timeout,
+        dry_run: false,
     };
     let started = Instant::now();
     let mut attempt = 0;

@@ -166,3 +166,136 @@ fn api_errors_end_the_step_with_a_clear_cause() {
     assert_eq!(pods["error"], "unreachable");
     assert!(!pods["message"].as_str().unwrap_or("").contains('\n'));
 }
+
+fn mutations() -> &'static str {
+    r#"name: k
+title: K
+params:
+  how: { default: "+2" }
+steps:
+  - id: restart
+    k8s.rollout: { deployment: api, action: restart }
+  - id: history
+    needs: [restart]
+    k8s.rollout: { deployment: api, action: history }
+  - id: scale
+    needs: [history]
+    k8s.scale: { deployment: api, replicas: "${{ params.how }}", max: 10 }
+  - id: key
+    secret.generate: { bytes: 32 }
+  - id: rotate
+    needs: [key]
+    k8s.secret: { name: jwt, action: set, data: { signing-key: "${{ steps.key.outputs.value }}" } }
+  - id: check
+    needs: [rotate]
+    k8s.secret: { name: jwt, action: check }
+"#
+}
+
+#[test]
+fn without_a_yes_nothing_changes_on_the_cluster() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(mutations());
+    let before = c.server.writes();
+    let (out, doc) = run(&c, &p, &[]);
+    out.code(0);
+    assert_eq!(step(&doc, "restart")["status"], "skipped");
+    assert_eq!(c.server.writes(), before, "a mutation reached the server");
+    // A plan changes nothing either.
+    let out = p
+        .opsctl()
+        .args(["plan", "k", "--format", "json"])
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .run();
+    out.code(0);
+    assert_eq!(c.server.writes(), before, "the plan changed something");
+}
+
+#[test]
+fn restart_scale_and_secret_rotation_are_what_kubectl_sees() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(mutations());
+    let record = p.path().join("r.jsonl");
+    let (out, doc) = run(
+        &c,
+        &p,
+        &["--yes", "--record", record.to_str().unwrap_or("r.jsonl")],
+    );
+    out.code(0);
+    // restart: the annotation kubectl writes, and a new revision in the history.
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .as_str()
+            .is_some(),
+        "{dep}"
+    );
+    let history = c.kubectl(&["rollout", "history", "deploy/api", "-n", "prod"]);
+    let revisions = step(&doc, "history")["outputs"]["history"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(revisions >= 2, "{doc}");
+    assert!(
+        history.stdout.contains(&revisions.to_string()),
+        "{}",
+        history.stdout
+    );
+    // scale +2 from 3.
+    let scale = &step(&doc, "scale")["outputs"];
+    assert_eq!(scale["from"], 3);
+    assert_eq!(scale["to"], 5);
+    assert_eq!(dep["spec"]["replicas"], 5);
+    // The rotated secret holds the new value and keeps its other keys; the value is
+    // nowhere in what opsctl printed or recorded.
+    let secret = c
+        .kubectl(&["get", "secret", "jwt", "-n", "prod", "-o", "json"])
+        .json();
+    let data = secret["data"].as_object().expect("data");
+    assert!(
+        data.contains_key("private.pem") && data.contains_key("issuer"),
+        "{secret}"
+    );
+    let written = data["signing-key"].as_str().expect("signing-key");
+    use base64::Engine;
+    let value = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(written)
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    assert!(value.len() >= 40);
+    let record = std::fs::read_to_string(&record).expect("record");
+    assert!(!out.stdout.contains(&value) && !out.stderr.contains(&value));
+    assert!(!record.contains(&value) && !record.contains(written));
+    assert_eq!(
+        step(&doc, "check")["outputs"]["keys"],
+        serde_json::json!(["issuer", "private.pem", "signing-key"])
+    );
+}
+
+#[test]
+fn a_scale_over_its_guard_fails_and_changes_nothing() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        "name: k\ntitle: K\nsteps:\n  - id: scale\n    k8s.scale: { deployment: api, replicas: x10, max: 10 }\n",
+    );
+    let before = c.server.writes();
+    let (out, doc) = run(&c, &p, &["--yes"]);
+    out.code(1);
+    let s = step(&doc, "scale");
+    assert_eq!(s["status"], "fail");
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("above max 10")),
+        "{s}"
+    );
+    assert_eq!(c.server.writes(), before);
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert_eq!(dep["spec"]["replicas"], 3);
+}

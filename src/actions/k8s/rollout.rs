@@ -1,10 +1,15 @@
 //! `k8s.rollout`: status, history, restart or undo of a deployment.
 
-use futures::future::BoxFuture;
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Int, OutputSpec};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -58,6 +63,18 @@ static SPEC: ActionSpec = ActionSpec {
             name: "desired",
             doc: "Desired replicas.",
         },
+        OutputSpec {
+            name: "updated",
+            doc: "Replicas of the current template.",
+        },
+        OutputSpec {
+            name: "complete",
+            doc: "Whether the rollout is done (as `kubectl rollout status` decides).",
+        },
+        OutputSpec {
+            name: "message",
+            doc: "What `kubectl rollout status` would say.",
+        },
         LATENCY,
     ],
     exclusive: &[],
@@ -87,9 +104,211 @@ impl ActionImpl for Rollout {
 
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: RolloutArgs,
+        cx: &'a StepContext,
+        a: RolloutArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let api: kube::Api<Deployment> = kube::Api::namespaced(kube.client.clone(), &ns);
+            let name = a.deployment.as_str();
+            let what = format!("deployment/{name} in {ns}");
+            let err = |doing: &str| {
+                let what = what.clone();
+                let doing = doing.to_string();
+                move |e| crate::targets::kube::error(&format!("{doing} {what}"), e)
+            };
+            let started = Instant::now();
+            let mut pp = PatchParams::default();
+            pp.dry_run = cx.server_dry_run();
+            match a.action {
+                RolloutAction::Status | RolloutAction::History => {}
+                RolloutAction::Restart => {
+                    // What `kubectl rollout restart` writes: a template annotation with the time.
+                    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+                        RESTARTED_AT: now
+                    }}}}});
+                    api.patch(name, &pp, &Patch::Strategic(patch))
+                        .await
+                        .map_err(err("restart"))?;
+                }
+                RolloutAction::Undo => {
+                    let history = history(&kube.client, &api, name, &ns).await?;
+                    let current = revision_of(&api.get(name).await.map_err(err("read"))?);
+                    let target = match a.to_revision {
+                        Some(r) => history.iter().find(|h| h.revision == r.0),
+                        None => history
+                            .iter()
+                            .filter(|h| h.revision < current)
+                            .max_by_key(|h| h.revision),
+                    };
+                    let Some(target) = target else {
+                        return Err(ActionError::Failed(format!(
+                            "kubernetes: undo {what}: no revision {} in its history",
+                            a.to_revision
+                                .map_or("before the current one".to_string(), |r| r.0.to_string())
+                        )));
+                    };
+                    // What `kubectl rollout undo` does: the deployment's template becomes the
+                    // old ReplicaSet's (without the label the controller adds).
+                    let mut template = target.template.clone();
+                    if let Some(labels) = template
+                        .pointer_mut("/metadata/labels")
+                        .and_then(Value::as_object_mut)
+                    {
+                        labels.remove("pod-template-hash");
+                    }
+                    let patch =
+                        json!([{"op": "replace", "path": "/spec/template", "value": template}]);
+                    let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+                        ActionError::Failed(format!("kubernetes: undo {what}: {e}"))
+                    })?;
+                    api.patch(name, &pp, &Patch::<()>::Json(patch))
+                        .await
+                        .map_err(err("undo"))?;
+                }
+            }
+            let waiting = a.wait
+                && !cx.server_dry_run()
+                && matches!(a.action, RolloutAction::Restart | RolloutAction::Undo);
+            let deployment = loop {
+                let d = api.get(name).await.map_err(err("read"))?;
+                if !waiting || status(&d).0 {
+                    break d;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            };
+            let (complete, message) = status(&deployment);
+            let st = deployment.status.clone().unwrap_or_default();
+            let mut out = Outputs::new();
+            out.insert("revision".into(), json!(revision_of(&deployment)));
+            out.insert("complete".into(), json!(complete));
+            out.insert("message".into(), json!(message));
+            out.insert("ready".into(), json!(st.ready_replicas.unwrap_or(0)));
+            out.insert("updated".into(), json!(st.updated_replicas.unwrap_or(0)));
+            out.insert(
+                "desired".into(),
+                json!(deployment.spec.replicas.unwrap_or(1)),
+            );
+            if a.action == RolloutAction::History {
+                let h = history(&kube.client, &api, name, &ns).await?;
+                out.insert(
+                    "history".into(),
+                    Value::Array(
+                        h.iter()
+                            .map(|r| json!({"revision": r.revision, "change_cause": r.change_cause, "replicaset": r.replicaset}))
+                            .collect(),
+                    ),
+                );
+            }
+            out.insert("dry_run".into(), json!(cx.server_dry_run()));
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
+}
+
+/// The template annotation `kubectl rollout restart` sets.
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn revision_of<K: kube::Resource>(o: &K) -> i64 {
+    o.meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the rollout is done, and what `kubectl rollout status` would say.
+fn status(d: &Deployment) -> (bool, String) {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let st = d.status.clone().unwrap_or_default();
+    let desired = d.spec.replicas.unwrap_or(1);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let total = st.replicas.unwrap_or(0);
+    let available = st.available_replicas.unwrap_or(0);
+    if st.observed_generation.unwrap_or(0) < generation {
+        return (
+            false,
+            "waiting for the deployment spec update to be observed".into(),
+        );
+    }
+    if updated < desired {
+        return (
+            false,
+            format!(
+                "waiting for rollout to finish: {updated} out of {desired} new replicas have been updated"
+            ),
+        );
+    }
+    if total > updated {
+        return (
+            false,
+            format!(
+                "waiting for rollout to finish: {} old replicas are pending termination",
+                total - updated
+            ),
+        );
+    }
+    if available < updated {
+        return (
+            false,
+            format!(
+                "waiting for rollout to finish: {available} of {updated} updated replicas are available"
+            ),
+        );
+    }
+    (true, "successfully rolled out".into())
+}
+
+struct Revision {
+    revision: i64,
+    change_cause: Option<String>,
+    replicaset: String,
+    template: Value,
+}
+
+/// The deployment's ReplicaSets by revision, oldest first (`kubectl rollout history`).
+async fn history(
+    client: &kube::Client,
+    api: &kube::Api<Deployment>,
+    name: &str,
+    ns: &str,
+) -> Result<Vec<Revision>, ActionError> {
+    let d = api
+        .get(name)
+        .await
+        .map_err(|e| crate::targets::kube::error(&format!("read deployment/{name} in {ns}"), e))?;
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let rs_api: kube::Api<ReplicaSet> = kube::Api::namespaced(client.clone(), ns);
+    let list = rs_api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|e| crate::targets::kube::error(&format!("list replicasets in {ns}"), e))?;
+    let mut out: Vec<Revision> = list
+        .items
+        .iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        })
+        .map(|rs| Revision {
+            revision: revision_of(rs),
+            change_cause: rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
+            replicaset: rs.metadata.name.clone().unwrap_or_default(),
+            template: serde_json::to_value(&rs.spec.template).unwrap_or(Value::Null),
+        })
+        .collect();
+    out.sort_by_key(|r| r.revision);
+    Ok(out)
 }

@@ -1,12 +1,15 @@
 //! `k8s.scale`: set, add to, take from or multiply a deployment's (or statefulset's)
 //! replicas, within `min`/`max` guards.
 
-use futures::future::BoxFuture;
-use serde_json::Value;
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use serde_json::{Value, json};
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgKind, ArgType, ArgsSchema, Exclusive, Int, OutputSpec};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -33,6 +36,17 @@ impl Replicas {
             _ => (Replicas::To, s),
         };
         digits.parse().ok().map(make)
+    }
+
+    /// The count it asks for, from the current one (`None`: below zero or overflowing).
+    pub fn apply(self, current: u32) -> Option<u32> {
+        match self {
+            Replicas::Unset => Some(current),
+            Replicas::To(n) => Some(n),
+            Replicas::Add(n) => current.checked_add(n),
+            Replicas::Remove(n) => current.checked_sub(n),
+            Replicas::Times(n) => current.checked_mul(n),
+        }
     }
 
     fn text(self) -> String {
@@ -100,6 +114,10 @@ static SPEC: ActionSpec = ActionSpec {
             name: "to",
             doc: "Replicas after.",
         },
+        OutputSpec {
+            name: "refused",
+            doc: "Why a guard (`max`, `min`) or a count below zero stopped the change (null when it went through); the step then fails.",
+        },
         LATENCY,
     ],
     exclusive: &[Exclusive {
@@ -146,13 +164,107 @@ impl ActionImpl for Scale {
         )
     }
 
+    fn default_failure(&self, outputs: &Outputs) -> Option<String> {
+        outputs
+            .get("refused")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: ScaleArgs,
+        cx: &'a StepContext,
+        a: ScaleArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let started = Instant::now();
+            let scale = match (&a.deployment, &a.statefulset) {
+                (Some(name), _) => {
+                    let api: kube::Api<Deployment> =
+                        kube::Api::namespaced(kube.client.clone(), &ns);
+                    scale(&api, name, &ns, "deployment", &a, cx.server_dry_run()).await?
+                }
+                (None, Some(name)) => {
+                    let api: kube::Api<StatefulSet> =
+                        kube::Api::namespaced(kube.client.clone(), &ns);
+                    scale(&api, name, &ns, "statefulset", &a, cx.server_dry_run()).await?
+                }
+                (None, None) => {
+                    return Err(ActionError::InvalidArgs(
+                        "k8s.scale: needs `deployment` or `statefulset`".into(),
+                    ));
+                }
+            };
+            let mut out = scale;
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
+}
+
+/// Reads the scale subresource, checks the guards, and writes the new count (nothing is
+/// written when a guard refuses: the step then fails, saying which).
+async fn scale<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    ns: &str,
+    what: &str,
+    a: &ScaleArgs,
+    dry_run: bool,
+) -> Result<Outputs, ActionError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let current = api.get_scale(name).await.map_err(|e| {
+        crate::targets::kube::error(&format!("read the scale of {what}/{name} in {ns}"), e)
+    })?;
+    let from = current
+        .spec
+        .and_then(|s| s.replicas)
+        .and_then(|r| u32::try_from(r).ok())
+        .unwrap_or(0);
+    let mut out = Outputs::new();
+    out.insert("from".into(), json!(from));
+    let Some(to) = a.replicas.apply(from) else {
+        out.insert("to".into(), Value::Null);
+        out.insert(
+            "refused".into(),
+            json!(format!("{} from {from} is below zero", a.replicas.text())),
+        );
+        return Ok(out);
+    };
+    out.insert("to".into(), json!(to));
+    let to_i = i64::from(to);
+    let refused = match (a.max, a.min) {
+        (Some(max), _) if to_i > max.0 => Some(format!(
+            "{what}/{name}: {} from {from} gives {to}, above max {}; nothing changed",
+            a.replicas.text(),
+            max.0
+        )),
+        (_, Some(min)) if to_i < min.0 => Some(format!(
+            "{what}/{name}: {} from {from} gives {to}, below min {}; nothing changed",
+            a.replicas.text(),
+            min.0
+        )),
+        _ => None,
+    };
+    if let Some(why) = refused {
+        out.insert("refused".into(), json!(why));
+        return Ok(out);
+    }
+    let mut pp = kube::api::PatchParams::default();
+    pp.dry_run = dry_run;
+    api.patch_scale(
+        name,
+        &pp,
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": to}})),
+    )
+    .await
+    .map_err(|e| crate::targets::kube::error(&format!("scale {what}/{name} in {ns}"), e))?;
+    out.insert("dry_run".into(), json!(dry_run));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -167,5 +279,8 @@ mod tests {
         assert_eq!(Replicas::parse("x10"), Some(Replicas::Times(10)));
         assert_eq!(Replicas::parse("+"), None);
         assert_eq!(Replicas::parse("2x"), None);
+        assert_eq!(Replicas::Add(2).apply(3), Some(5));
+        assert_eq!(Replicas::Times(10).apply(3), Some(30));
+        assert_eq!(Replicas::Remove(5).apply(3), None);
     }
 }

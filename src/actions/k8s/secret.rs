@@ -1,10 +1,16 @@
 //! `k8s.secret`: check a secret's keys, or merge keys into it (values never shown).
 
-use futures::future::BoxFuture;
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret as K8sSecret;
+use serde_json::{Value, json};
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec, StrMap};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -46,6 +52,10 @@ static SPEC: ActionSpec = ActionSpec {
             name: "keys",
             doc: "Its keys (never the values).",
         },
+        OutputSpec {
+            name: "set",
+            doc: "For `set`: the keys written.",
+        },
         LATENCY,
     ],
     exclusive: &[],
@@ -86,9 +96,81 @@ impl ActionImpl for Secret {
 
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: SecretArgs,
+        cx: &'a StepContext,
+        a: SecretArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            // The values are secrets wherever they came from.
+            for (_, v) in &a.data.0 {
+                cx.redactor().add(v);
+            }
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let api: kube::Api<K8sSecret> = kube::Api::namespaced(kube.client.clone(), &ns);
+            let what = format!("secret/{} in {ns}", a.name);
+            let started = Instant::now();
+            let existing = api
+                .get_opt(&a.name)
+                .await
+                .map_err(|e| crate::targets::kube::error(&format!("read {what}"), e))?;
+            let after = match a.action {
+                SecretAction::Check => existing,
+                SecretAction::Set => {
+                    let mut pp = kube::api::PatchParams::default();
+                    pp.dry_run = cx.server_dry_run();
+                    let data: serde_json::Map<String, Value> = a
+                        .data
+                        .0
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(BASE64.encode(v))))
+                        .collect();
+                    let written = match existing {
+                        // A merge patch sets these keys and keeps every other one.
+                        Some(_) => {
+                            api.patch(
+                                &a.name,
+                                &pp,
+                                &kube::api::Patch::Merge(json!({"data": data})),
+                            )
+                            .await
+                        }
+                        None => {
+                            let secret: K8sSecret = serde_json::from_value(json!({
+                                "apiVersion": "v1",
+                                "kind": "Secret",
+                                "metadata": {"name": a.name, "namespace": ns},
+                                "type": "Opaque",
+                                "data": data,
+                            }))
+                            .map_err(|e| ActionError::Failed(format!("kubernetes: {what}: {e}")))?;
+                            let mut post = kube::api::PostParams::default();
+                            post.dry_run = cx.server_dry_run();
+                            api.create(&post, &secret).await
+                        }
+                    };
+                    Some(
+                        written.map_err(|e| {
+                            crate::targets::kube::error(&format!("write {what}"), e)
+                        })?,
+                    )
+                }
+            };
+            let mut keys: Vec<String> = after
+                .as_ref()
+                .and_then(|s| s.data.as_ref())
+                .map(|d| d.keys().cloned().collect())
+                .unwrap_or_default();
+            keys.sort();
+            let mut out = Outputs::new();
+            out.insert("exists".into(), json!(after.is_some()));
+            out.insert("keys".into(), json!(keys));
+            if a.action == SecretAction::Set {
+                let mut set: Vec<&String> = a.data.0.iter().map(|(k, _)| k).collect();
+                set.sort();
+                out.insert("set".into(), json!(set));
+            }
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
 }
