@@ -119,8 +119,10 @@ impl ActionImpl for Rollout {
                 move |e| crate::targets::kube::error(&format!("{doing} {what}"), e)
             };
             let started = Instant::now();
-            let mut pp = PatchParams::default();
-            pp.dry_run = cx.server_dry_run();
+            let pp = PatchParams {
+                dry_run: cx.server_dry_run(),
+                ..PatchParams::default()
+            };
             match a.action {
                 RolloutAction::Status | RolloutAction::History => {}
                 RolloutAction::Restart => {

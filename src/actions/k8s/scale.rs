@@ -254,8 +254,10 @@ where
         out.insert("refused".into(), json!(why));
         return Ok(out);
     }
-    let mut pp = kube::api::PatchParams::default();
-    pp.dry_run = dry_run;
+    let pp = kube::api::PatchParams {
+        dry_run,
+        ..kube::api::PatchParams::default()
+    };
     api.patch_scale(
         name,
         &pp,

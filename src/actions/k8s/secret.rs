@@ -116,8 +116,10 @@ impl ActionImpl for Secret {
             let after = match a.action {
                 SecretAction::Check => existing,
                 SecretAction::Set => {
-                    let mut pp = kube::api::PatchParams::default();
-                    pp.dry_run = cx.server_dry_run();
+                    let pp = kube::api::PatchParams {
+                        dry_run: cx.server_dry_run(),
+                        ..kube::api::PatchParams::default()
+                    };
                     let data: serde_json::Map<String, Value> = a
                         .data
                         .0
@@ -143,8 +145,10 @@ impl ActionImpl for Secret {
                                 "data": data,
                             }))
                             .map_err(|e| ActionError::Failed(format!("kubernetes: {what}: {e}")))?;
-                            let mut post = kube::api::PostParams::default();
-                            post.dry_run = cx.server_dry_run();
+                            let post = kube::api::PostParams {
+                                dry_run: cx.server_dry_run(),
+                                ..kube::api::PostParams::default()
+                            };
                             api.create(&post, &secret).await
                         }
                     };
