@@ -239,6 +239,13 @@ pub trait ActionImpl: Send + Sync + 'static {
         false
     }
 
+    /// Whether the service can check this mutation without making it (Kubernetes'
+    /// `dryRun=All`): `opsctl plan` then runs the step with
+    /// [`StepContext::server_dry_run`] set and shows what the server answered.
+    fn previews_on_server(&self) -> bool {
+        false
+    }
+
     /// Runs the action. Clients come from the context; the action never builds them.
     fn execute<'a>(
         &'a self,
@@ -263,6 +270,7 @@ pub trait Action: Send + Sync + 'static {
     fn called_runbook<'a>(&self, args: &'a Args) -> Option<&'a crate::model::Arg>;
     fn runs_steps(&self) -> bool;
     fn times_itself(&self) -> bool;
+    fn previews_on_server(&self) -> bool;
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
@@ -324,6 +332,10 @@ impl<T: ActionImpl> Action for T {
 
     fn times_itself(&self) -> bool {
         ActionImpl::times_itself(self)
+    }
+
+    fn previews_on_server(&self) -> bool {
+        ActionImpl::previews_on_server(self)
     }
 
     fn execute<'a>(

@@ -98,6 +98,9 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
 
     if shared.mode == Mode::Plan && (mutating || is_manual || step.confirm == Some(true)) {
         let reason = "its needs succeeded and its `when` (if any) holds".to_string();
+        if mutating && action.previews_on_server() {
+            return server_preview(&run, i, &path, reason, description, args).await;
+        }
         return plan_outcome(is_manual, Some(true), reason, description, args);
     }
 
@@ -487,6 +490,55 @@ pub fn planned(run: &RunCtx, i: usize, would_run: Option<bool>, reason: String) 
     let description = step.action.action.describe(&args, &run.shared.env);
     let is_manual = step.action.action.asks_person();
     plan_outcome(is_manual, would_run, reason, description, args)
+}
+
+/// A plan's preview of a mutation the server can check without making it: the step runs
+/// with the server's dry run, and the plan shows what it answered.
+async fn server_preview(
+    run: &Arc<RunCtx>,
+    i: usize,
+    path: &str,
+    reason: String,
+    description: String,
+    args: Value,
+) -> Outcome {
+    let step = &run.checked.runbook.steps[i];
+    let cx = StepContext {
+        run: run.clone(),
+        index: i,
+        path: path.to_string(),
+        timeout: step.timeout,
+        dry_run: true,
+    };
+    let answer = tokio::select! {
+        biased;
+        () = run.shared.cancel.cancelled() => None,
+        r = tokio::time::timeout(step.timeout, step.action.action.execute(&cx, args.clone())) => Some(r),
+    };
+    let (outputs, reason) = match answer {
+        Some(Ok(Ok(outputs))) => (
+            outputs,
+            format!("{reason}; the server accepted it in a dry run (nothing changed)"),
+        ),
+        Some(Ok(Err(e))) => (
+            Map::new(),
+            format!("{reason}; the server's dry run refused it: {e}"),
+        ),
+        Some(Err(_)) => (
+            Map::new(),
+            format!(
+                "{reason}; the server's dry run did not answer within {}",
+                format_duration(step.timeout)
+            ),
+        ),
+        None => (
+            Map::new(),
+            format!("{reason}; cancelled before the server answered"),
+        ),
+    };
+    let mut o = plan_outcome(false, Some(true), reason, description, args);
+    o.outputs = outputs;
+    o
 }
 
 fn plan_outcome(

@@ -299,3 +299,38 @@ fn a_scale_over_its_guard_fails_and_changes_nothing() {
         .json();
     assert_eq!(dep["spec"]["replicas"], 3);
 }
+
+#[test]
+fn plan_asks_the_server_for_a_dry_run_of_each_mutation() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        "name: k\ntitle: K\nsteps:\n  - id: restart\n    k8s.rollout: { deployment: api, action: restart }\n  - id: scale\n    k8s.scale: { deployment: api, replicas: \"+2\" }\n",
+    );
+    let before = c.server.writes();
+    let version = c.server.resource_version();
+    let out = p
+        .opsctl()
+        .args(["plan", "k", "--format", "json"])
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .run();
+    out.code(0);
+    let doc = out.json();
+    assert_eq!(c.server.writes(), before, "the plan changed something");
+    assert_eq!(c.server.resource_version(), version);
+    let scale = step(&doc, "scale");
+    assert_eq!(scale["outputs"]["from"], 3, "{scale}");
+    assert_eq!(scale["outputs"]["to"], 5, "{scale}");
+    assert!(
+        scale["plan"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("accepted it in a dry run")),
+        "{scale}"
+    );
+    let dry = c
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("dryRun=All"))
+        .count();
+    assert!(dry >= 2, "the server saw {dry} dry-run requests");
+}

@@ -89,6 +89,10 @@ impl ActionImpl for Rollout {
         &SPEC
     }
 
+    fn previews_on_server(&self) -> bool {
+        true
+    }
+
     fn mutates(&self, a: &RolloutArgs) -> bool {
         matches!(a.action, RolloutAction::Restart | RolloutAction::Undo)
     }

@@ -135,6 +135,10 @@ impl ActionImpl for Scale {
         &SPEC
     }
 
+    fn previews_on_server(&self) -> bool {
+        true
+    }
+
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         let Some(arg) = args.get("replicas") else {
             return;

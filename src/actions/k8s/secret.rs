@@ -70,6 +70,10 @@ impl ActionImpl for Secret {
         &SPEC
     }
 
+    fn previews_on_server(&self) -> bool {
+        true
+    }
+
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         if args.literal_str("action").as_deref() == Some("set") && args.get("data").is_none() {
             cx.error(
