@@ -334,3 +334,130 @@ fn plan_asks_the_server_for_a_dry_run_of_each_mutation() {
         .count();
     assert!(dry >= 2, "the server saw {dry} dry-run requests");
 }
+
+/// The shipped `sev1-outage` runbook, end to end: the test API server's crash-looping
+/// pods, the real Postgres and Redis, a local API and Prometheus.
+fn sev1_project(api: &crate::support::http_server::TestServer) -> Project {
+    let p = Project::new();
+    for name in ["sev1-outage", "verify-api"] {
+        let text =
+            std::fs::read_to_string(crate::support::repo().join(format!("runbooks/{name}.yaml")))
+                .expect("shipped runbook");
+        p.runbook(name, &text);
+    }
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            r##"runbooks: [runbooks]
+envs:
+  prod:
+    vars: {{ api_host: 127.0.0.1, incident_channel: "#incidents", status_page: "https://status.example.com" }}
+    http:
+      api: {{ base_url: "{u}" }}
+      prometheus: {{ base_url: "{u}" }}
+    postgres:
+      primary: {{ url_env: PG_URL }}
+    redis:
+      cache: {{ url_env: CACHE_URL }}
+    kubernetes: {{ namespace: prod }}
+"##,
+            u = api.url()
+        ),
+    );
+    p
+}
+
+fn sev1(c: &Cluster, p: &Project, pg: &str) -> Value {
+    let out = p
+        .opsctl()
+        .args([
+            "run",
+            "sev1-outage",
+            "--yes",
+            "--format",
+            "json",
+            "--param",
+            "deployment=api",
+            "--param",
+            "selector=app=api",
+        ])
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PG_URL", pg)
+        .env(
+            "CACHE_URL",
+            crate::support::service_url("OPSCTL_TEST_REDIS_URL"),
+        )
+        .run();
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    out.json()
+}
+
+#[test]
+fn sev1_outage_finds_the_crash_saves_the_logs_and_restarts() {
+    use crate::support::http_server::{Route, TestServer};
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/ready"),
+        Route::new("GET", "/api/v1/query").json(
+            serde_json::json!({"status": "success", "data": {"result": [{"value": [0, "0.001"]}]}}),
+        ),
+    ]);
+    let c = Cluster::start("prod.yaml");
+    let p = sev1_project(&api);
+    let doc = sev1(
+        &c,
+        &p,
+        &crate::support::service_url("OPSCTL_TEST_DATABASE_URL"),
+    );
+    assert_eq!(step(&doc, "pods")["status"], "warn", "{doc}");
+    assert_eq!(step(&doc, "pods")["outputs"]["crashlooping"], 1);
+    let logs = step(&doc, "crash-logs");
+    assert_eq!(logs["status"], "ok", "{logs}");
+    assert!(
+        logs["outputs"]["lines"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("FATAL")))),
+        "{logs}"
+    );
+    assert_eq!(step(&doc, "db")["status"], "ok");
+    assert_eq!(step(&doc, "redis")["status"], "ok");
+    assert_eq!(step(&doc, "restart")["status"], "ok", "{doc}");
+    assert_eq!(step(&doc, "verify")["status"], "ok", "{doc}");
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+}
+
+#[test]
+fn sev1_outage_names_the_database_and_restarts_nothing_when_it_is_down() {
+    use crate::support::http_server::{Route, TestServer, closed_port};
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/internal/ready").status(503)]);
+    let c = Cluster::start("prod.yaml");
+    let p = sev1_project(&api);
+    let before = c.server.writes();
+    let down = format!("postgres://nobody:pw@127.0.0.1:{}/app", closed_port());
+    let doc = sev1(&c, &p, &down);
+    assert_eq!(step(&doc, "db")["status"], "error", "{doc}");
+    assert_eq!(step(&doc, "restart")["status"], "skipped", "{doc}");
+    assert_eq!(c.server.writes(), before, "something was restarted");
+}
+
+#[test]
+fn annotations_are_set_and_removed() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        "name: k\ntitle: K\nsteps:\n  - id: note\n    k8s.annotate: { kind: deployment, name: api, annotations: { incident: INC-42, \"opsctl/test\": null } }\n",
+    );
+    let (out, _) = run(&c, &p, &["--yes"]);
+    out.code(0);
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert_eq!(
+        dep["metadata"]["annotations"]["incident"], "INC-42",
+        "{dep}"
+    );
+}

@@ -1,11 +1,13 @@
 //! `k8s.annotate`: set or remove annotations of an object.
 
-use futures::future::BoxFuture;
-use serde_json::{Map, Value};
+use std::time::Instant;
 
-use super::{LATENCY, namespace, unavailable};
+use futures::future::BoxFuture;
+use serde_json::{Map, Value, json};
+
+use super::{LATENCY, namespace};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec};
-use crate::actions::{ActionError, ActionImpl, Outputs};
+use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
 
@@ -61,11 +63,43 @@ impl ActionImpl for Annotate {
         )
     }
 
+    fn previews_on_server(&self) -> bool {
+        true
+    }
+
     fn execute<'a>(
         &'a self,
-        _cx: &'a StepContext,
-        _args: AnnotateArgs,
+        cx: &'a StepContext,
+        a: AnnotateArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
-        Box::pin(async move { Err(unavailable(SPEC.name)) })
+        Box::pin(async move {
+            let kube = cx.clients().kube().await?;
+            let ns = kube.namespace_or(a.namespace.as_deref());
+            let started = Instant::now();
+            let (ar, caps) = kube.resource(&a.kind).await?;
+            let api = kube.dynamic(&ar, &caps, &ns);
+            let pp = kube::api::PatchParams {
+                dry_run: cx.server_dry_run(),
+                ..kube::api::PatchParams::default()
+            };
+            // A merge patch: these annotations set, a null removes one, the others stay.
+            let patch = json!({"metadata": {"annotations": a.annotations}});
+            let obj = api
+                .patch(&a.name, &pp, &kube::api::Patch::Merge(patch))
+                .await
+                .map_err(|e| {
+                    crate::targets::kube::error(
+                        &format!("annotate {} {} in {ns}", ar.kind, a.name),
+                        e,
+                    )
+                })?;
+            let mut out = Outputs::new();
+            out.insert(
+                "object".into(),
+                serde_json::to_value(&obj).unwrap_or(Value::Null),
+            );
+            out.insert("latency_ms".into(), latency_ms(started));
+            Ok(out)
+        })
     }
 }

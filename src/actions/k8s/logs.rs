@@ -57,6 +57,10 @@ static SPEC: ActionSpec = ActionSpec {
             name: "pods",
             doc: "The pods read.",
         },
+        OutputSpec {
+            name: "without_previous",
+            doc: "With `selector` and `previous`: the pods that had no earlier container (never restarted).",
+        },
         LATENCY,
     ],
     exclusive: &[Exclusive {
@@ -157,8 +161,23 @@ impl ActionImpl for Logs {
             });
             let tag = a.pod.is_none();
             let mut lines = Vec::new();
-            for result in futures::future::join_all(fetches).await {
-                let (pod, text) = result?;
+            let mut without = Vec::new();
+            for (result, pod) in futures::future::join_all(fetches)
+                .await
+                .into_iter()
+                .zip(&pods)
+            {
+                // With a selector, `previous` asks every pod for the container before its
+                // last restart; a pod that never restarted has none, which is no failure.
+                let (pod, text) = match result {
+                    Err(e)
+                        if tag && a.previous && e.kind() == crate::actions::ErrorKind::Failed =>
+                    {
+                        without.push(pod.clone());
+                        continue;
+                    }
+                    other => other?,
+                };
                 for line in text.lines() {
                     lines.push(if tag {
                         format!("{pod}: {line}")
@@ -179,6 +198,7 @@ impl ActionImpl for Logs {
             out.insert("match_count".into(), json!(matches.len()));
             out.insert("matches".into(), Value::Array(matches));
             out.insert("pods".into(), json!(pods));
+            out.insert("without_previous".into(), json!(without));
             out.insert(
                 "lines".into(),
                 Value::Array(lines.into_iter().map(Value::String).collect()),
