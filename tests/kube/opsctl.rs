@@ -461,3 +461,85 @@ fn annotations_are_set_and_removed() {
         "{dep}"
     );
 }
+
+#[test]
+fn rotate_jwt_secret_writes_a_new_key_keeps_the_others_and_never_shows_it() {
+    use crate::support::http_server::{Route, TestServer};
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/ready"),
+        Route::new("GET", "/api/v1/query").json(
+            serde_json::json!({"status": "success", "data": {"result": [{"value": [0, "0.001"]}]}}),
+        ),
+    ]);
+    let c = Cluster::start("prod.yaml");
+    c.server
+        .upsert(
+            "apiVersion: v1\nkind: Secret\nmetadata: { name: api-secrets, namespace: prod }\ntype: Opaque\ndata:\n  jwt-secret: b2xkLXNpZ25pbmcta2V5\n  database-url: cG9zdGdyZXM6Ly9kYi9hcHA=\n",
+        )
+        .expect("secret");
+    c.server
+        .upsert(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: auth, namespace: prod, annotations: { deployment.kubernetes.io/revision: \"1\" } }\nspec:\n  replicas: 2\n  selector: { matchLabels: { app: auth } }\n  template:\n    metadata: { labels: { app: auth } }\n    spec: { containers: [ { name: auth, image: auth:1 } ] }\nstatus: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2 }\n",
+        )
+        .expect("deployment");
+    let p = Project::new();
+    for name in ["rotate-jwt-secret", "verify-api"] {
+        let text =
+            std::fs::read_to_string(crate::support::repo().join(format!("runbooks/{name}.yaml")))
+                .expect("shipped runbook");
+        p.runbook(name, &text);
+    }
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            "runbooks: [runbooks]\nenvs:\n  prod:\n    vars: {{ incident_channel: \"#incidents\", status_page: \"https://status.example.com\" }}\n    http:\n      api: {{ base_url: \"{u}\" }}\n      prometheus: {{ base_url: \"{u}\" }}\n    kubernetes: {{ namespace: prod }}\n",
+            u = api.url()
+        ),
+    );
+    let record = p.path().join("r.jsonl");
+    let out = p
+        .opsctl()
+        .args([
+            "run",
+            "rotate-jwt-secret",
+            "--yes",
+            "--yes-manual",
+            "--format",
+            "json",
+            "--param",
+            "secret=api-secrets",
+            "--param",
+            "deployment=auth",
+            "--record",
+        ])
+        .arg(&record)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .run();
+    out.code(0);
+    let secret = c
+        .kubectl(&["get", "secret", "api-secrets", "-n", "prod", "-o", "json"])
+        .json();
+    let data = secret["data"].as_object().expect("data");
+    assert!(data.contains_key("database-url"), "{secret}");
+    let written = data["jwt-secret"].as_str().expect("jwt-secret");
+    assert_ne!(written, "b2xkLXNpZ25pbmcta2V5", "the key was not rotated");
+    use base64::Engine;
+    let value = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(written)
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    let record = std::fs::read_to_string(&record).expect("record");
+    for text in [&out.stdout, &out.stderr, &record] {
+        assert!(!text.contains(&value) && !text.contains(written));
+    }
+    let dep = c
+        .kubectl(&["get", "deploy", "auth", "-n", "prod", "-o", "json"])
+        .json();
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "{dep}"
+    );
+}
