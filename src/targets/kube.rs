@@ -176,3 +176,26 @@ fn error_text(e: &kube::Error) -> String {
     }
     crate::targets::messages::one_line(&text)
 }
+
+/// Runs a read (a GET or LIST, safe to repeat) again when the server answers 429 or 5xx,
+/// up to four times with growing pauses. The step's timeout bounds it all.
+pub async fn read<T, F, Fut>(what: &str, mut call: F) -> Result<T, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    const ATTEMPTS: u32 = 4;
+    let mut pause = std::time::Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(kube::Error::Api(s)) if (s.code == 429 || s.code >= 500) && attempt < ATTEMPTS => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(error(what, e)),
+        }
+    }
+}

@@ -543,3 +543,16 @@ fn rotate_jwt_secret_writes_a_new_key_keeps_the_others_and_never_shows_it() {
         "{dep}"
     );
 }
+
+#[test]
+fn a_read_answered_503_is_tried_again_within_the_step() {
+    let c = Cluster::with(
+        &super::fixture("prod.yaml"),
+        &["GET:/api/v1/namespaces/prod/pods:503@2"],
+    );
+    let p =
+        project("name: k\ntitle: K\nsteps:\n  - id: pods\n    k8s.pods: { selector: app=api }\n");
+    let (out, doc) = run(&c, &p, &[]);
+    out.code(0);
+    assert_eq!(step(&doc, "pods")["outputs"]["total"], 3);
+}

@@ -86,10 +86,10 @@ impl ActionImpl for Events {
             let ns = kube.namespace_or(a.namespace.as_deref());
             let api: kube::Api<Event> = kube::Api::namespaced(kube.client.clone(), &ns);
             let started = Instant::now();
-            let list = api
-                .list(&kube::api::ListParams::default())
-                .await
-                .map_err(|e| crate::targets::kube::error(&format!("list events in {ns}"), e))?;
+            let lp = kube::api::ListParams::default();
+            let list =
+                crate::targets::kube::read(&format!("list events in {ns}"), || api.list(&lp))
+                    .await?;
             let since = a.since.map_or(DEFAULT_SINCE, |d| d.0);
             let oldest =
                 chrono::Utc::now().timestamp() - i64::try_from(since.as_secs()).unwrap_or(i64::MAX);

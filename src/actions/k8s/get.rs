@@ -88,9 +88,11 @@ impl ActionImpl for Get {
             let mut out = Outputs::new();
             match &a.name {
                 Some(name) => {
-                    let obj = api.get(name).await.map_err(|e| {
-                        crate::targets::kube::error(&format!("get {} {name} in {ns}", ar.kind), e)
-                    })?;
+                    let obj = crate::targets::kube::read(
+                        &format!("get {} {name} in {ns}", ar.kind),
+                        || api.get(name),
+                    )
+                    .await?;
                     out.insert("object".into(), to_json(&obj)?);
                 }
                 None => {
@@ -98,9 +100,11 @@ impl ActionImpl for Get {
                     if let Some(sel) = &a.selector {
                         lp = lp.labels(sel);
                     }
-                    let list = api.list(&lp).await.map_err(|e| {
-                        crate::targets::kube::error(&format!("list {} in {ns}", ar.plural), e)
-                    })?;
+                    let list =
+                        crate::targets::kube::read(&format!("list {} in {ns}", ar.plural), || {
+                            api.list(&lp)
+                        })
+                        .await?;
                     let items = list
                         .items
                         .iter()

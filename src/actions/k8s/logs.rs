@@ -122,16 +122,17 @@ impl ActionImpl for Logs {
             let started = Instant::now();
             let pods: Vec<String> = match (&a.pod, &a.selector) {
                 (Some(pod), _) => vec![pod.clone()],
-                (None, Some(sel)) => api
-                    .list(&kube::api::ListParams::default().labels(sel))
-                    .await
-                    .map_err(|e| {
-                        crate::targets::kube::error(&format!("list pods {sel} in {ns}"), e)
-                    })?
-                    .items
-                    .into_iter()
-                    .filter_map(|p| p.metadata.name)
-                    .collect(),
+                (None, Some(sel)) => {
+                    let lp = kube::api::ListParams::default().labels(sel);
+                    crate::targets::kube::read(&format!("list pods {sel} in {ns}"), || {
+                        api.list(&lp)
+                    })
+                    .await?
+                }
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect(),
                 (None, None) => {
                     return Err(ActionError::InvalidArgs(
                         "k8s.logs: needs `pod` or `selector`".into(),
@@ -151,12 +152,11 @@ impl ActionImpl for Logs {
             let fetches = pods.iter().map(|pod| {
                 let (api, params, ns) = (&api, &params, &ns);
                 async move {
-                    api.logs(pod, params)
-                        .await
-                        .map(|text| (pod.clone(), text))
-                        .map_err(|e| {
-                            crate::targets::kube::error(&format!("logs of {pod} in {ns}"), e)
-                        })
+                    crate::targets::kube::read(&format!("logs of {pod} in {ns}"), || {
+                        api.logs(pod, params)
+                    })
+                    .await
+                    .map(|text| (pod.clone(), text))
                 }
             });
             let tag = a.pod.is_none();

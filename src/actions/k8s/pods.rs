@@ -103,10 +103,8 @@ impl ActionImpl for Pods {
                 lp = lp.labels(sel);
             }
             let started = Instant::now();
-            let list = api
-                .list(&lp)
-                .await
-                .map_err(|e| crate::targets::kube::error(&format!("list pods in {ns}"), e))?;
+            let list =
+                crate::targets::kube::read(&format!("list pods in {ns}"), || api.list(&lp)).await?;
             let mut out = summarize(&list.items);
             out.insert("latency_ms".into(), latency_ms(started));
             Ok(out)

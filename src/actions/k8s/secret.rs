@@ -113,10 +113,9 @@ impl ActionImpl for Secret {
             let api: kube::Api<K8sSecret> = kube::Api::namespaced(kube.client.clone(), &ns);
             let what = format!("secret/{} in {ns}", a.name);
             let started = Instant::now();
-            let existing = api
-                .get_opt(&a.name)
-                .await
-                .map_err(|e| crate::targets::kube::error(&format!("read {what}"), e))?;
+            let existing =
+                crate::targets::kube::read(&format!("read {what}"), || api.get_opt(&a.name))
+                    .await?;
             let after = match a.action {
                 SecretAction::Check => existing,
                 SecretAction::Set => {
