@@ -556,3 +556,25 @@ fn a_read_answered_503_is_tried_again_within_the_step() {
     out.code(0);
     assert_eq!(step(&doc, "pods")["outputs"]["total"], 3);
 }
+
+#[test]
+fn undo_puts_back_the_previous_template_as_kubectl_does() {
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        "name: k\ntitle: K\nsteps:\n  - id: restart\n    k8s.rollout: { deployment: api, action: restart }\n  - id: undo\n    needs: [restart]\n    k8s.rollout: { deployment: api, action: undo }\n  - id: history\n    needs: [undo]\n    k8s.rollout: { deployment: api, action: history }\n",
+    );
+    let (out, doc) = run(&c, &p, &["--yes"]);
+    out.code(0);
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    // Back to the template before the restart: no restartedAt annotation.
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null(),
+        "{dep}"
+    );
+    assert_eq!(step(&doc, "undo")["outputs"]["revision"], 3, "{doc}");
+    let history = c.kubectl(&["rollout", "history", "deploy/api", "-n", "prod"]);
+    assert!(history.stdout.contains('3'), "{}", history.stdout);
+}
