@@ -74,14 +74,9 @@ impl KubeClient {
         ns.map_or_else(|| self.namespace.clone(), str::to_string)
     }
 
-    /// The API resource a `kind` names (`Deployment`, `deployments`, `deploy`,
-    /// `configmap`, a custom resource's kind), from the server's discovery (asked once).
-    pub async fn resource(
-        &self,
-        kind: &str,
-    ) -> Result<(ApiResource, ApiCapabilities), ActionError> {
-        let discovery = self
-            .discovery
+    /// The server's discovery, asked once per run.
+    async fn discovery(&self) -> Result<Arc<Discovery>, ActionError> {
+        self.discovery
             .get_or_init(|| async {
                 Discovery::new(self.client.clone())
                     .run()
@@ -91,7 +86,34 @@ impl KubeClient {
             })
             .await
             .clone()
-            .map_err(ActionError::Unreachable)?;
+            .map_err(ActionError::Unreachable)
+    }
+
+    /// The API resource of a manifest's `apiVersion` and `kind`.
+    pub async fn resource_of(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), ActionError> {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        self.discovery().await?.resolve_gvk(&gvk).ok_or_else(|| {
+            ActionError::InvalidArgs(format!(
+                "kubernetes: the server does not serve {kind} in {api_version}"
+            ))
+        })
+    }
+
+    /// The API resource a `kind` names (`Deployment`, `deployments`, `deploy`,
+    /// `configmap`, a custom resource's kind), from the server's discovery (asked once).
+    pub async fn resource(
+        &self,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), ActionError> {
+        let discovery = self.discovery().await?;
         let wanted = kind.to_ascii_lowercase();
         let short = |ar: &ApiResource| match ar.plural.as_str() {
             "deployments" => Some("deploy"),

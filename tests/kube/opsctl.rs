@@ -578,3 +578,84 @@ fn undo_puts_back_the_previous_template_as_kubectl_does() {
     let history = c.kubectl(&["rollout", "history", "deploy/api", "-n", "prod"]);
     assert!(history.stdout.contains('3'), "{}", history.stdout);
 }
+
+#[test]
+fn patch_delete_describe_apply_and_drain_do_what_kubectl_sees() {
+    let c = Cluster::start("prod.yaml");
+    c.server
+        .upsert("apiVersion: v1\nkind: ConfigMap\nmetadata: { name: flags-old, namespace: prod }\ndata: { a: b }\n")
+        .expect("configmap");
+    let manifest = c.file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: flags, namespace: prod }\ndata: { maintenance: \"on\" }\n",
+    );
+    let p = project(&format!(
+        r#"name: k
+title: K
+steps:
+  - id: label
+    k8s.patch: {{ kind: configmap, name: flags-old, type: merge, patch: {{ data: {{ checked: "yes" }} }} }}
+  - id: describe
+    k8s.describe: {{ kind: pod, name: api-7c9d8f6b5-crash }}
+  - id: apply
+    k8s.apply: {{ manifest: "{manifest}" }}
+  - id: too-many
+    k8s.delete: {{ kind: pods, selector: app=api, max: 1 }}
+  - id: one
+    needs: [too-many]
+    when: steps['too-many'].status == 'fail'
+    k8s.delete: {{ kind: pod, name: api-7c9d8f6b5-oom }}
+  - id: drain
+    needs: [one]
+    k8s.drain: {{ node: node-1 }}
+  - id: set-env
+    needs: [drain]
+    k8s.patch:
+      kind: deployment
+      name: api
+      patch: {{ spec: {{ template: {{ spec: {{ containers: [ {{ name: api, env: [ {{ name: LOG_LEVEL, value: debug }} ] }} ] }} }} }} }}
+"#
+    ));
+    let (out, doc) = run(&c, &p, &["--yes"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "debug",
+        "{dep}"
+    );
+    assert_eq!(
+        step(&doc, "label")["status"],
+        "ok",
+        "{}",
+        step(&doc, "label")
+    );
+    let described = &step(&doc, "describe")["outputs"];
+    assert_eq!(described["warnings"], 1, "{described}");
+    assert_eq!(
+        described["object"]["metadata"]["name"],
+        "api-7c9d8f6b5-crash"
+    );
+    let cm = c
+        .kubectl(&["get", "configmap", "flags", "-n", "prod", "-o", "json"])
+        .json();
+    assert_eq!(cm["data"]["maintenance"], "on");
+    let too_many = step(&doc, "too-many");
+    assert_eq!(too_many["status"], "fail", "{too_many}");
+    assert_eq!(step(&doc, "one")["status"], "ok");
+    assert!(
+        c.server
+            .get("v1", "pods", "prod", "api-7c9d8f6b5-oom")
+            .is_none()
+    );
+    let drain = step(&doc, "drain");
+    assert_eq!(drain["status"], "ok", "{drain}");
+    let node = c.kubectl(&["get", "node", "node-1", "-o", "json"]).json();
+    assert_eq!(node["spec"]["unschedulable"], true);
+    assert!(
+        drain["outputs"]["evicted"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+}

@@ -3,18 +3,28 @@
 //! actions share lives here.
 
 mod annotate;
+mod apply;
+mod delete;
+mod describe;
 mod events;
 mod get;
 mod logs;
+mod node;
+mod patch;
 mod pods;
 mod rollout;
 mod scale;
 mod secret;
 
 pub use annotate::Annotate;
+pub use apply::Apply;
+pub use delete::Delete;
+pub use describe::Describe;
 pub use events::Events;
 pub use get::Get;
 pub use logs::Logs;
+pub use node::{Cordon, Drain};
+pub use patch::PatchAction;
 pub use pods::Pods;
 pub use rollout::Rollout;
 pub use scale::Scale;
