@@ -50,7 +50,7 @@ pub trait TargetConfig: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// Every kind of target.
-pub static KINDS: &[&dyn TargetKind] = &[&HttpKind, &PostgresKind, &RedisKind, &KubernetesKind];
+pub static KINDS: &[&dyn TargetKind] = &[&HttpKind, &POSTGRES, &REDIS, &KubernetesKind];
 
 /// The kind whose section is `section`.
 pub fn kind(section: &str) -> Option<&'static dyn TargetKind> {
@@ -125,37 +125,28 @@ pub struct PostgresTarget(pub DbTarget);
 #[derive(Debug, Clone)]
 pub struct RedisTarget(pub DbTarget);
 
-pub struct PostgresKind;
-pub struct RedisKind;
-
-impl TargetKind for PostgresKind {
-    fn section(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn load(
-        &self,
-        cx: &mut Cx<'_>,
-        node: &Node,
-        base: &Path,
-    ) -> Vec<(String, Arc<dyn TargetConfig>)> {
-        crate::config::named_targets(cx, node, "postgres")
-            .into_iter()
-            .filter_map(|(name, n)| {
-                crate::config::load_db(cx, "postgres", &name, n, base)
-                    .map(|t| (name, Arc::new(PostgresTarget(t)) as Arc<dyn TargetConfig>))
-            })
-            .collect()
-    }
-
-    fn default_hint(&self) -> Option<&'static str> {
-        Some("set DATABASE_URL")
-    }
+/// Postgres and Redis: named targets with a URL, a pool size and a CA file, read alike.
+pub struct DbKind {
+    section: &'static str,
+    hint: &'static str,
+    wrap: fn(DbTarget) -> Arc<dyn TargetConfig>,
 }
 
-impl TargetKind for RedisKind {
+pub static POSTGRES: DbKind = DbKind {
+    section: "postgres",
+    hint: "set DATABASE_URL",
+    wrap: |t| Arc::new(PostgresTarget(t)),
+};
+
+pub static REDIS: DbKind = DbKind {
+    section: "redis",
+    hint: "set REDIS_URL",
+    wrap: |t| Arc::new(RedisTarget(t)),
+};
+
+impl TargetKind for DbKind {
     fn section(&self) -> &'static str {
-        "redis"
+        self.section
     }
 
     fn load(
@@ -164,17 +155,17 @@ impl TargetKind for RedisKind {
         node: &Node,
         base: &Path,
     ) -> Vec<(String, Arc<dyn TargetConfig>)> {
-        crate::config::named_targets(cx, node, "redis")
+        crate::config::named_targets(cx, node, self.section)
             .into_iter()
             .filter_map(|(name, n)| {
-                crate::config::load_db(cx, "redis", &name, n, base)
-                    .map(|t| (name, Arc::new(RedisTarget(t)) as Arc<dyn TargetConfig>))
+                crate::config::load_db(cx, self.section, &name, n, base)
+                    .map(|t| (name, (self.wrap)(t)))
             })
             .collect()
     }
 
     fn default_hint(&self) -> Option<&'static str> {
-        Some("set REDIS_URL")
+        Some(self.hint)
     }
 }
 

@@ -147,6 +147,18 @@ impl KubeClient {
         })
     }
 
+    /// The API of the kind a step names, in its namespace (or the client's): the API,
+    /// the resource, and the namespace used.
+    pub async fn api_for(
+        &self,
+        kind: &str,
+        ns: Option<&str>,
+    ) -> Result<(kube::Api<kube::api::DynamicObject>, ApiResource, String), ActionError> {
+        let ns = self.namespace_or(ns);
+        let (ar, caps) = self.resource(kind).await?;
+        Ok((self.dynamic(&ar, &caps, &ns), ar, ns))
+    }
+
     /// An API for `ar` in `namespace` (ignored for cluster-wide kinds).
     pub fn dynamic(
         &self,

@@ -105,10 +105,8 @@ impl ActionImpl for Delete {
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
             let kube = cx.clients().kube().await?;
-            let ns = kube.namespace_or(a.namespace.as_deref());
             let started = Instant::now();
-            let (ar, caps) = kube.resource(&a.kind).await?;
-            let api = kube.dynamic(&ar, &caps, &ns);
+            let (api, ar, ns) = kube.api_for(&a.kind, a.namespace.as_deref()).await?;
             let dp = kube::api::DeleteParams {
                 dry_run: cx.server_dry_run(),
                 ..kube::api::DeleteParams::default()

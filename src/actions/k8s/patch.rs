@@ -84,10 +84,8 @@ impl ActionImpl for PatchAction {
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
             let kube = cx.clients().kube().await?;
-            let ns = kube.namespace_or(a.namespace.as_deref());
             let started = Instant::now();
-            let (ar, caps) = kube.resource(&a.kind).await?;
-            let api = kube.dynamic(&ar, &caps, &ns);
+            let (api, ar, ns) = kube.api_for(&a.kind, a.namespace.as_deref()).await?;
             let pp = kube::api::PatchParams {
                 dry_run: cx.server_dry_run(),
                 ..kube::api::PatchParams::default()
