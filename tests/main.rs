@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod config;
 mod dry_run;
+mod health;
 mod kube;
 mod lint_rules;
 mod loader_fuzz;

@@ -40,7 +40,9 @@ pub struct Request {
     pub only: Option<String>,
 }
 
-/// Everything a run needs, loaded and checked before anything starts.
+/// Everything a run needs, loaded and checked before anything starts. Cloning is cheap
+/// (the runbooks are shared), so a prepared run can be executed again (`health --watch`).
+#[derive(Clone)]
 pub struct Prepared {
     pub env: EnvConfig,
     pub checked: Arc<Checked>,
