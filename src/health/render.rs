@@ -128,13 +128,21 @@ pub fn table(
         .max()
         .unwrap_or(2)
         .clamp(2, 28);
+    // A step without a `name` is named by its id: no second column saying it again.
+    let shown_name = |c: &Check| {
+        if c.name == c.id {
+            String::new()
+        } else {
+            c.name.clone()
+        }
+    };
     let name_w = report
         .envs
         .iter()
-        .flat_map(|e| e.checks.iter().map(|c| c.name.chars().count()))
+        .flat_map(|e| e.checks.iter().map(|c| shown_name(c).chars().count()))
         .max()
-        .unwrap_or(4)
-        .clamp(4, 34);
+        .unwrap_or(0)
+        .min(34);
     for env in &report.envs {
         let heading_plain = format!(
             "{} · {}{} · {}",
@@ -183,13 +191,18 @@ pub fn table(
                 human_ms(c.duration_ms)
             };
             // "  ✔ ok        id  name  123ms  " is the fixed part; the message gets the rest.
-            let fixed = 2 + 11 + 2 + id_w + 2 + name_w + 2 + 7 + 2;
+            let name_col = if name_w == 0 { 0 } else { name_w + 2 };
+            let fixed = 2 + 11 + 2 + id_w + 2 + name_col + 7 + 2;
             let message = fit(&check_message(c), width.saturating_sub(fixed).max(20));
+            let name = if name_w == 0 {
+                String::new()
+            } else {
+                format!("{:<name_w$}  ", fit(&shown_name(c), name_w))
+            };
             let line = format!(
-                "  {}  {:<id_w$}  {:<name_w$}  {:>7}  ",
+                "  {}  {:<id_w$}  {name}{:>7}  ",
                 painter.status(c.status),
                 fit(&c.id, id_w),
-                fit(&c.name, name_w),
                 duration,
             );
             let line = format!("{line}{mark}{message}");
