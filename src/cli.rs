@@ -121,6 +121,10 @@ pub struct RunArgs {
     /// Confirm manual steps without asking
     #[arg(long)]
     pub yes_manual: bool,
+    /// When another run of this runbook in this environment holds the team lock, wait for
+    /// it (default: its mutating steps are not run, and say who holds it)
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Only steps with one of these tags (and what they need); comma-separated
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub tags: Vec<String>,
@@ -245,6 +249,7 @@ impl Cli {
             examples: a.examples,
             yes: a.yes,
             yes_manual: a.yes_manual,
+            wait_lock: a.wait_lock,
             tags: a.tags.into_iter().filter(|t| !t.is_empty()).collect(),
             only: a.only,
             max_parallel: a.max_parallel as usize,

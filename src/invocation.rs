@@ -57,6 +57,7 @@ pub struct RunOptions {
     pub examples: bool,
     pub yes: bool,
     pub yes_manual: bool,
+    pub wait_lock: bool,
     pub tags: Vec<String>,
     pub only: Option<String>,
     pub max_parallel: usize,

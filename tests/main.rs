@@ -9,6 +9,7 @@ mod health;
 mod kube;
 mod lint_rules;
 mod loader_fuzz;
+mod lock;
 mod report;
 mod run_db;
 mod run_http;

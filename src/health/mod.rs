@@ -357,6 +357,8 @@ pub async fn run(
             interact: Arc::new(Unattended),
             reporters,
             cancel: cancel.clone(),
+            // Health never mutates (checked before it starts), so it never needs the lock.
+            lock: runner::LockPolicy::None,
         };
         let prepared_run = p.clone();
         let env = env.clone();
