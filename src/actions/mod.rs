@@ -373,6 +373,7 @@ pub static REGISTRY: &[&dyn Action] = &[
     &k8s::Cordon,
     &k8s::Drain,
     &k8s::Apply,
+    &k8s::Top,
     &exec::Exec,
     &manual::Manual,
     &secret::SecretGenerate,

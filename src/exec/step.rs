@@ -136,16 +136,6 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         });
     }
 
-    if mutating {
-        if let Some(lock) = &shared.lock {
-            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
-                let mut o = Outcome::error(e.message().to_string());
-                o.error = Some(e.kind());
-                return o;
-            }
-        }
-    }
-
     if mutating || step.confirm == Some(true) {
         let decision = shared
             .interact
@@ -166,6 +156,18 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
                 return Outcome::skipped(SkipReason::Aborted, "run aborted at confirmation");
             }
             Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
+        }
+    }
+
+    // The team lock, once a change has its yes: a declined or unconfirmed step takes
+    // nothing (and writes nothing, not even a Lease).
+    if mutating {
+        if let Some(lock) = &shared.lock {
+            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
+                let mut o = Outcome::error(e.message().to_string());
+                o.error = Some(e.kind());
+                return o;
+            }
         }
     }
 

@@ -15,6 +15,7 @@ mod pods;
 mod rollout;
 mod scale;
 mod secret;
+mod top;
 
 pub use annotate::Annotate;
 pub use apply::Apply;
@@ -29,6 +30,7 @@ pub use pods::Pods;
 pub use rollout::Rollout;
 pub use scale::Scale;
 pub use secret::Secret;
+pub use top::Top;
 
 use super::spec::OutputSpec;
 use crate::config::EnvConfig;
