@@ -49,7 +49,7 @@ pub struct Options {
     pub redis_url: String,
     /// Bearer token of `/v1/admin/*`.
     pub admin_token: String,
-    /// Jobs the workers finish per round (five rounds a second).
+    /// Jobs the workers finish per round (five rounds a second); 0 runs no workers.
     pub worker_batch: i64,
 }
 
@@ -127,7 +127,9 @@ pub async fn start(opts: Options) -> Result<Running, String> {
         ));
     }
     tokio::spawn(serve(listener, None, state.clone(), stop.clone()));
-    tokio::spawn(workers(state, opts.worker_batch, stop.clone()));
+    if opts.worker_batch > 0 {
+        tokio::spawn(workers(state, opts.worker_batch, stop.clone()));
+    }
     Ok(Running {
         addr,
         tls_addr,
