@@ -235,7 +235,7 @@ echo "Prometheus on $DEMO_PROMETHEUS_URL, scraping $API_ADDR/internal/metrics ev
 
 # Kubernetes: the test API server with deployment api-gateway and its three pods.
 start kube "$TARGET/examples/fake_apiserver" --listen 127.0.0.1:0 \
-    --fixture examples/demo/cluster.yaml --kubeconfig "$STATE/kubeconfig"
+    --fixture tests/fixtures/kube/demo.yaml --kubeconfig "$STATE/kubeconfig"
 wait_for 30 "fake_apiserver (log: $STATE/kube.log)" announced kube "^listening on https://"
 export KUBECONFIG="$STATE/kubeconfig"
 kubectl() { command kubectl --cache-dir "$STATE/kube-cache" "$@"; }

@@ -971,16 +971,9 @@ fn protobuf_generators_are_refused_clearly() {
     assert!(secret.get("stringData").is_none());
 }
 
-/// The demo's cluster (examples/demo/cluster.yaml).
-fn demo_cluster() -> Cluster {
-    let path = crate::support::repo().join("examples/demo/cluster.yaml");
-    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Cluster::with(&yaml, &[])
-}
-
 #[test]
 fn crash_loop_annotation_is_reported_as_the_kubelet_would_and_a_restart_replaces_the_pods() {
-    let c = demo_cluster();
+    let c = Cluster::start("demo.yaml");
     let ns = ["-n", "tensafe"];
     c.kubectl(&["get", "pods", "-n", "tensafe", "-l", "app=api-gateway"])
         .code(0)
