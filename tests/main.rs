@@ -4,6 +4,7 @@ mod support;
 
 mod cli;
 mod config;
+mod demo;
 mod dry_run;
 mod health;
 mod kube;

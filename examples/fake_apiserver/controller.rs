@@ -11,6 +11,8 @@ use super::selector::LabelSelector;
 use super::store::{Store, new_uid, now};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
+/// A pod annotation standing for "this pod's containers exit at start" (see [`kubelet`]).
+pub const CRASH_LOOP: &str = "opsctl-test/crash-loop";
 const HASH_LABEL: &str = "pod-template-hash";
 
 fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -394,7 +396,8 @@ fn sync_pods(store: &mut Store, rs: &Value, desired: i64) {
         .collect();
     let have = i64::try_from(pods.len()).unwrap_or(i64::MAX);
     for _ in have..desired {
-        let pod = new_pod(store, rs);
+        let mut pod = new_pod(store, rs);
+        kubelet(store, None, &mut pod);
         store.put(pods_res, pod);
     }
     if have > desired {
@@ -570,4 +573,124 @@ pub fn eviction_blocked(store: &Store, pod: &Value) -> Option<(String, String)> 
         }
     }
     None
+}
+
+/// The one kubelet behaviour the fake models: a pod annotated `opsctl-test/crash-loop`
+/// (its value: why the process exits, e.g. `could not connect to Redis`) has containers that
+/// exit at start, so the kubelet reports them as it does after a few failed restarts:
+/// `CrashLoopBackOff` waiting, the last termination (exit code 1, the annotation's text as
+/// its message), restart counts, Ready and ContainersReady False; and records the `BackOff`
+/// Warning event. A pod template carrying the annotation gives crash-looping pods (a bad
+/// rollout); new pods without it start running and ready. Removing the annotation does not
+/// heal a pod (there is no back-off timer): replace it (delete, rollout restart).
+pub fn kubelet(store: &mut Store, old: Option<&Value>, pod: &mut Value) {
+    let reason = s(
+        pod,
+        &format!("/metadata/annotations/{}", CRASH_LOOP.replace('/', "~1")),
+    );
+    if reason.is_empty() || s(pod, "/status/phase") == "Pending" {
+        return;
+    }
+    let reason = reason.to_string();
+    let crash_looping = |p: &Value| {
+        p.pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                !cs.is_empty()
+                    && cs
+                        .iter()
+                        .all(|c| s(c, "/state/waiting/reason") == "CrashLoopBackOff")
+            })
+    };
+    if crash_looping(pod) || old.is_some_and(crash_looping) {
+        if let Some(old) = old {
+            pod["status"] = old["status"].clone();
+        }
+        return;
+    }
+    let name = s(pod, "/metadata/name").to_string();
+    let uid = s(pod, "/metadata/uid").to_string();
+    let t = now();
+    let previous: Vec<Value> = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let containers: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let statuses: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            let cname = s(c, "/name");
+            let restarts = previous
+                .iter()
+                .find(|p| s(p, "/name") == cname)
+                .and_then(|p| p.get("restartCount"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            json!({
+                "name": cname, "image": c["image"], "imageID": "",
+                "ready": false, "started": false,
+                // The back-off reaches 40 s after the fifth failed start.
+                "restartCount": restarts + 5,
+                "state": {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": format!("back-off 40s restarting failed container={cname} pod={name}_{}({uid})",
+                        s(pod, "/metadata/namespace")),
+                }},
+                "lastState": {"terminated": {
+                    "exitCode": 1, "reason": "Error", "message": reason,
+                    "startedAt": t, "finishedAt": t,
+                }},
+            })
+        })
+        .collect();
+    let unready: Vec<&str> = containers.iter().map(|c| s(c, "/name")).collect();
+    let message = format!("containers with unready status: [{}]", unready.join(" "));
+    let mut conditions: Vec<Value> = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !matches!(s(c, "/type"), "Ready" | "ContainersReady"))
+        .collect();
+    for kind in ["Ready", "ContainersReady"] {
+        conditions.push(json!({
+            "type": kind, "status": "False", "reason": "ContainersNotReady",
+            "message": message, "lastTransitionTime": t,
+        }));
+    }
+    pod["status"]["phase"] = json!("Running");
+    pod["status"]["conditions"] = json!(conditions);
+    pod["status"]["containerStatuses"] = json!(statuses);
+    let ns = s(pod, "/metadata/namespace");
+    for c in &unready {
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": format!("{name}.{}", random_suffix(16)),
+                "namespace": ns,
+                "uid": new_uid(),
+                "creationTimestamp": t,
+            },
+            "involvedObject": {
+                "apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns, "uid": uid,
+                "fieldPath": format!("spec.containers{{{c}}}"),
+            },
+            "reason": "BackOff",
+            "message": format!("Back-off restarting failed container {c} in pod {name}_{ns}({uid})"),
+            "type": "Warning",
+            "source": {"component": "kubelet", "host": s(pod, "/spec/nodeName")},
+            "reportingComponent": "kubelet",
+            "firstTimestamp": t,
+            "lastTimestamp": t,
+            "count": 5,
+        });
+        store.put(res("", "events"), event);
+    }
 }

@@ -1266,6 +1266,7 @@ fn commit(
         "StatefulSet" | "ReplicaSet" if spec_changed => {
             controller::converge_status(res.kind, &mut obj)
         }
+        "Pod" => controller::kubelet(store, old, &mut obj),
         _ => {}
     }
     store.count_write(counter);

@@ -970,3 +970,89 @@ fn protobuf_generators_are_refused_clearly() {
     assert_eq!(secret["data"]["k"], "dg==");
     assert!(secret.get("stringData").is_none());
 }
+
+#[test]
+fn crash_loop_annotation_is_reported_as_the_kubelet_would_and_a_restart_replaces_the_pods() {
+    let c = Cluster::start("demo.yaml");
+    let ns = ["-n", "tensafe"];
+    c.kubectl(&["get", "pods", "-n", "tensafe", "-l", "app=api-gateway"])
+        .code(0)
+        .stdout_has("1/1     Running");
+    c.kubectl(&[
+        "annotate",
+        "pods",
+        "-n",
+        "tensafe",
+        "-l",
+        "app=api-gateway",
+        "opsctl-test/crash-loop=could not connect to Redis",
+        "opsctl-test/previous-log=ERROR could not connect to Redis",
+    ])
+    .code(0);
+    let pods = c
+        .kubectl(&["get", "pods", "-n", "tensafe", "-l", "app=api-gateway"])
+        .code(0)
+        .stdout
+        .clone();
+    assert_eq!(
+        pods.matches("0/1     CrashLoopBackOff   5 (").count(),
+        3,
+        "{pods}"
+    );
+    let name = "api-gateway-6b8d9c7f4-k2x7q";
+    c.kubectl(&["describe", "pod", ns[0], ns[1], name])
+        .code(0)
+        .stdout_has("Reason:       CrashLoopBackOff")
+        .stdout_has("Exit Code:    1")
+        .stdout_has("Back-off restarting failed container api");
+    c.kubectl(&["logs", "--previous", ns[0], ns[1], name])
+        .code(0)
+        .stdout_has("ERROR could not connect to Redis");
+    // Annotating again changes nothing the kubelet reports: the restart count stays.
+    c.kubectl(&[
+        "annotate",
+        "pod",
+        ns[0],
+        ns[1],
+        name,
+        "--overwrite",
+        "opsctl-test/crash-loop=still no Redis",
+    ])
+    .code(0);
+    let pod = c.object("v1", "pods", "tensafe", name);
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 5);
+    assert_eq!(
+        s(
+            &pod,
+            "/status/containerStatuses/0/lastState/terminated/message"
+        ),
+        "could not connect to Redis"
+    );
+
+    // A restart rolls out pods without the annotation: running and ready.
+    c.kubectl(&["rollout", "restart", "deploy/api-gateway", ns[0], ns[1]])
+        .code(0);
+    let pods = c
+        .kubectl(&["get", "pods", "-n", "tensafe", "-l", "app=api-gateway"])
+        .code(0)
+        .stdout
+        .clone();
+    assert_eq!(pods.matches("1/1     Running").count(), 3, "{pods}");
+    assert!(
+        !pods.contains("CrashLoopBackOff") && !pods.contains(name),
+        "{pods}"
+    );
+
+    // A template with the annotation is a bad rollout: its new pods crash-loop.
+    c.kubectl(&[
+        "patch", "deploy/api-gateway", ns[0], ns[1], "--type=merge", "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"opsctl-test/crash-loop":"bad config"}}}}}"#,
+    ])
+    .code(0);
+    let pods = c
+        .kubectl(&["get", "pods", "-n", "tensafe", "-l", "app=api-gateway"])
+        .code(0)
+        .stdout
+        .clone();
+    assert_eq!(pods.matches("CrashLoopBackOff").count(), 3, "{pods}");
+}
