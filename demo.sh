@@ -3,7 +3,7 @@
 #
 #   examples/demo_api      the API: /internal/health, /internal/ready, /internal/metrics
 #                          (tg_tinker_* metrics), admin DLQ endpoints, job workers;
-#                          HTTPS on 127.0.0.1:443 for the `tls` check
+#                          HTTPS on 127.0.0.1:18443 for the `tls` check
 #   PostgreSQL             its own database and role (jobs table) in the test cluster
 #   redis-server           its own instance, own port and password (DLQ `dlq:jobs`)
 #   Prometheus             a real server scraping the API every second
@@ -18,7 +18,8 @@
 #
 # As root on a fresh Debian 12 it installs what it needs through apt (libclang-dev,
 # postgresql, redis-server, prometheus, kubernetes-client). As another user those must be
-# there already, and port 443 must be bindable (the `tls` check reads port 443).
+# there already. Port 18443 must be free (the `tls` check reads the certificate there:
+# `api_tls_port` in examples/demo/opsctl.yaml).
 #
 #   ./demo.sh                # the story
 #   DEMO_KEEP=1 ./demo.sh    # ... then keep everything running until Enter, to explore
@@ -182,16 +183,18 @@ PG_HOSTPORT="$(sed -E 's#^postgres://[^@]*@([^/]*)/.*#\1#' <<<"$OPSCTL_TEST_PG_A
 export DEMO_DATABASE_URL="postgres://$DEMO_ROLE:$PG_PASSWORD@$PG_HOSTPORT/$DEMO_DB"
 echo "PostgreSQL database $DEMO_DB (role $DEMO_ROLE) on $PG_HOSTPORT"
 
-# The API: plain HTTP for clients and Prometheus, HTTPS on 443 for the certificate check.
-tcp_open 443 && die "port 443 of 127.0.0.1 is taken; the tls check of the runbooks reads it"
+# The API: plain HTTP for clients and Prometheus, HTTPS on 18443 for the certificate check
+# (vars.api_tls_port of examples/demo/opsctl.yaml).
+TLS_PORT=18443
+tcp_open "$TLS_PORT" && die "port $TLS_PORT of 127.0.0.1 is taken; the tls check of the runbooks reads it (api_tls_port in examples/demo/opsctl.yaml)"
 export DEMO_ADMIN_TOKEN
 DEMO_ADMIN_TOKEN="$(random_hex)"
-start api "$TARGET/examples/demo_api" --listen 127.0.0.1:0 --tls-listen 127.0.0.1:443 --init-schema
+start api "$TARGET/examples/demo_api" --listen 127.0.0.1:0 --tls-listen "127.0.0.1:$TLS_PORT" --init-schema
 wait_for 30 "demo_api (log: $STATE/api.log)" announced api "^listening on http://"
 API_ADDR="$(sed -n 's#^listening on http://##p' "$STATE/api.out")"
 API_PORT="${API_ADDR##*:}"
 export DEMO_API_URL="http://$API_ADDR"
-echo "demo API on $DEMO_API_URL and https://127.0.0.1:443"
+echo "demo API on $DEMO_API_URL and https://127.0.0.1:$TLS_PORT"
 
 # Jobs: two hours of finished work and a few fresh jobs the workers pick up at once.
 psql "$DEMO_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
