@@ -693,4 +693,4 @@ fn snippet(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -798,9 +798,19 @@ fn help_without_text_is_a_comment() {
 }
 
 /// `promtool check metrics` (Go's `expfmt` text parser plus lint rules) as the oracle: exit 0
-/// or 3 (lint findings only) means it parsed, 1 means a parse error. Debian's `prometheus`
-/// package has promtool; scripts/test.sh installs it when run as root.
+/// or 3 (lint findings only) means it parsed, 1 means a parse error.
 fn promtool_accepts(text: &str) -> bool {
+    let out = promtool_check(text);
+    match out.status.code() {
+        Some(0 | 3) => true,
+        Some(1) => false,
+        other => panic!("promtool exited with {other:?}: {out:?}"),
+    }
+}
+
+/// Runs `promtool check metrics` on `text`. Debian's `prometheus` package has promtool;
+/// scripts/test.sh installs it when run as root. Also the oracle of `health`'s output.
+pub(crate) fn promtool_check(text: &str) -> std::process::Output {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let mut child = Command::new("promtool")
@@ -819,12 +829,7 @@ fn promtool_accepts(text: &str) -> bool {
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(text.as_bytes()).expect("write to promtool");
     }
-    let out = child.wait_with_output().expect("promtool output");
-    match out.status.code() {
-        Some(0 | 3) => true,
-        Some(1) => false,
-        other => panic!("promtool exited with {other:?}: {out:?}"),
-    }
+    child.wait_with_output().expect("promtool output")
 }
 
 #[test]

@@ -189,30 +189,8 @@ fn prometheus_text_is_accepted_by_promtool() {
         "{text}"
     );
     assert!(text.contains(r#"opsctl_health_status{env="production",runbook="health"} 2"#));
-    let out = promtool_check(&text);
+    let out = crate::prometheus::tests::promtool_check(&text);
     assert!(out.status.success(), "promtool: {out:?}");
-}
-
-fn promtool_check(text: &str) -> std::process::Output {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run promtool ({e}): it is the oracle for this test. Install it \
-                 (Debian: apt-get install --no-install-recommends prometheus) or run \
-                 scripts/test.sh as root, which installs it"
-            )
-        });
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).expect("write to promtool");
-    }
-    child.wait_with_output().expect("promtool output")
 }
 
 #[test]
