@@ -46,6 +46,10 @@ pub enum Command {
     Schema,
     Completions(Shell),
     Man,
+    Rbac {
+        runbooks: Vec<String>,
+        format: RbacFormat,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -97,4 +101,13 @@ pub enum Shell {
 pub enum GraphFormat {
     Mermaid,
     Dot,
+}
+
+/// `opsctl rbac --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RbacFormat {
+    /// A ready-to-apply Role.
+    Yaml,
+    /// `{"rules": [...]}`.
+    Json,
 }

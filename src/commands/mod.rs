@@ -3,6 +3,7 @@
 
 mod docs;
 mod lint;
+mod rbac;
 mod report;
 mod run;
 
@@ -35,6 +36,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
         Command::Schema => docs::schema(),
         Command::Completions(shell) => docs::completions(shell),
         Command::Man => docs::man(),
+        Command::Rbac { runbooks, format } => rbac::rbac(g, &runbooks, format),
     }
 }
 
