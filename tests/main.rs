@@ -8,6 +8,7 @@ mod dry_run;
 mod kube;
 mod lint_rules;
 mod loader_fuzz;
+mod manifests;
 mod report;
 mod run_db;
 mod run_http;
