@@ -34,23 +34,28 @@ if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1
     rustup component add clippy
 fi
 
-# ---- promtool (oracle for the Prometheus text-parser tests) --------------------------
-# src/prometheus/tests.rs compares the parser with `promtool check metrics`, from Debian's
-# `prometheus` package. Installed here when missing and we are root (as on CI); otherwise
-# that test fails and says how to install it. Kept before the build so the tests find it.
-if ! command -v promtool >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing promtool (apt-get install prometheus)" >&2
+# ---- promtool and node_exporter (the real consumers of the Prometheus text) ----------
+# src/prometheus/tests.rs and src/health/ compare with `promtool check metrics` (Debian's
+# `prometheus`), and tests/health.rs has node_exporter's textfile collector read what
+# `opsctl health --format prometheus --output` writes (`prometheus-node-exporter`).
+# Installed here when missing and we are root (as on CI); otherwise those tests fail and
+# say how to install them. Kept before the build so the tests find them.
+prom_pkgs=()
+command -v promtool >/dev/null 2>&1 || prom_pkgs+=(prometheus)
+command -v prometheus-node-exporter >/dev/null 2>&1 || prom_pkgs+=(prometheus-node-exporter)
+if [[ ${#prom_pkgs[@]} -gt 0 ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${prom_pkgs[*]} (apt-get)" >&2
     # Output to a file: a service started by postinst must not inherit our stderr.
     if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q -o Dpkg::Use-Pty=0 &&
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            -o Dpkg::Use-Pty=0 prometheus; } >/tmp/opsctl-promtool-apt.log 2>&1; then
+            -o Dpkg::Use-Pty=0 "${prom_pkgs[@]}"; } >/tmp/opsctl-promtool-apt.log 2>&1; then
         tail -n 20 /tmp/opsctl-promtool-apt.log >&2 || true
-        echo "test.sh: installing prometheus (promtool) failed" >&2
+        echo "test.sh: installing ${prom_pkgs[*]} failed" >&2
         exit 1
     fi
     hash -r
 fi
-# ---- end promtool ---------------------------------------------------------------------
+# ---- end promtool and node_exporter ------------------------------------------------
 
 # ---- kubectl (the Kubernetes tests prove the test API server with the real client) -----
 # This machine kind ships kubectl; elsewhere Debian's `kubernetes-client` provides one.

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::health::render::HealthFormat;
 use crate::invocation::{
-    Command, Global, GraphFormat, Invocation, LintFormat, ReportFormat, RunFormat, RunOptions,
-    Shell,
+    Command, Global, GraphFormat, HealthOptions, Invocation, LintFormat, ReportFormat, RunFormat,
+    RunOptions, Shell,
 };
 use crate::report::style::ColorChoice;
 
@@ -51,6 +52,12 @@ pub enum CliCommand {
     Run(RunArgs),
     /// Live preview: run the read-only steps, show what the mutating ones would do
     Plan(RunArgs),
+    /// Check the system: the `health` runbook, read-only, graded healthy / degraded /
+    /// unhealthy per environment (`--env a,b` checks several at once)
+    #[command(
+        after_help = "Exit codes: 0 healthy, 1 degraded, 2 unhealthy, 3 could not run (the reason is on stderr)."
+    )]
+    Health(HealthArgs),
     /// Validate runbooks and config (rule codes, file:line:column)
     Lint(LintArgs),
     /// Re-render a finished (or crashed) run from its record
@@ -122,6 +129,10 @@ pub struct RunArgs {
     /// Confirm manual steps without asking
     #[arg(long)]
     pub yes_manual: bool,
+    /// When another run of this runbook in this environment holds the team lock, wait for
+    /// it (default: its mutating steps are not run, and say who holds it)
+    #[arg(long)]
+    pub wait_lock: bool,
     /// Only steps with one of these tags (and what they need); comma-separated
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub tags: Vec<String>,
@@ -138,6 +149,46 @@ pub struct RunArgs {
     /// Where to write the run record (default: $XDG_STATE_HOME/opsctl/runs/RUN_ID.jsonl)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct HealthArgs {
+    /// The runbook to run (default: health)
+    #[arg(long, value_name = "NAME", default_value = crate::health::DEFAULT_RUNBOOK)]
+    pub runbook: String,
+    /// Only the steps tagged `quick` (and what they need)
+    #[arg(long)]
+    pub quick: bool,
+    /// table: for people (default); json: one object; prometheus: text exposition format
+    /// for node_exporter's textfile collector; junit: XML for CI
+    #[arg(long, value_enum, default_value_t = HealthFormatArg::Table)]
+    pub format: HealthFormatArg,
+    /// Write the report to FILE (atomically: a temporary file renamed into place, as the
+    /// textfile collector requires) instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Run again every DURATION (e.g. 30s, 5m) until Ctrl-C, marking what changed
+    #[arg(long, value_name = "DURATION", value_parser = parse_watch)]
+    pub watch: Option<std::time::Duration>,
+    /// Most checks running at once, per environment
+    #[arg(long, default_value_t = DEFAULT_MAX_PARALLEL, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_parallel: u32,
+}
+
+fn parse_watch(text: &str) -> Result<std::time::Duration, String> {
+    let d = crate::model::duration::parse_duration(text)?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("at least 1s".to_string());
+    }
+    Ok(d)
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum HealthFormatArg {
+    Table,
+    Json,
+    Prometheus,
+    Junit,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -214,6 +265,7 @@ impl Cli {
             examples: a.examples,
             yes: a.yes,
             yes_manual: a.yes_manual,
+            wait_lock: a.wait_lock,
             tags: a.tags.into_iter().filter(|t| !t.is_empty()).collect(),
             only: a.only,
             max_parallel: a.max_parallel as usize,
@@ -226,6 +278,19 @@ impl Cli {
         let command = match self.command {
             CliCommand::Run(a) => Command::Run(run_options(a)),
             CliCommand::Plan(a) => Command::Plan(run_options(a)),
+            CliCommand::Health(a) => Command::Health(HealthOptions {
+                runbook: a.runbook,
+                quick: a.quick,
+                format: match a.format {
+                    HealthFormatArg::Table => HealthFormat::Table,
+                    HealthFormatArg::Json => HealthFormat::Json,
+                    HealthFormatArg::Prometheus => HealthFormat::Prometheus,
+                    HealthFormatArg::Junit => HealthFormat::Junit,
+                },
+                output: a.output,
+                watch: a.watch,
+                max_parallel: a.max_parallel as usize,
+            }),
             CliCommand::Lint(a) => Command::Lint {
                 paths: a.paths,
                 explain: a.explain,
@@ -274,10 +339,37 @@ impl Cli {
     }
 }
 
+/// The subcommand named on a command line that did not parse: the first argument that is
+/// neither an option nor the value of a global option that takes one.
+pub fn subcommand_of(args: impl IntoIterator<Item = String>) -> Option<String> {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "--env" | "--color" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return Some(a.to_string()),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_subcommand_of_a_bad_command_line() {
+        let of = |line: &str| subcommand_of(line.split_whitespace().map(str::to_string));
+        assert_eq!(
+            of("--config x.yaml --env=a health --bogus"),
+            Some("health".into())
+        );
+        assert_eq!(of("--env prod run x"), Some("run".into()));
+        assert_eq!(of("--color never"), None);
+    }
 
     #[test]
     fn cli_is_consistent() {

@@ -22,6 +22,7 @@ pub struct Global {
 pub enum Command {
     Run(RunOptions),
     Plan(RunOptions),
+    Health(HealthOptions),
     Lint {
         paths: Vec<PathBuf>,
         explain: bool,
@@ -60,11 +61,22 @@ pub struct RunOptions {
     pub examples: bool,
     pub yes: bool,
     pub yes_manual: bool,
+    pub wait_lock: bool,
     pub tags: Vec<String>,
     pub only: Option<String>,
     pub max_parallel: usize,
     pub format: RunFormat,
     pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthOptions {
+    pub runbook: String,
+    pub quick: bool,
+    pub format: crate::health::render::HealthFormat,
+    pub output: Option<PathBuf>,
+    pub watch: Option<std::time::Duration>,
+    pub max_parallel: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

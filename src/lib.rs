@@ -15,6 +15,7 @@ pub mod exec;
 pub mod exit_code;
 pub mod expr;
 pub mod graph;
+pub mod health;
 pub mod invocation;
 pub mod library;
 pub mod lint;

@@ -36,6 +36,7 @@ pub enum Rule {
     ShellInterpolation,
     SqlInterpolation,
     DuplicateRunbook,
+    HealthMutates,
     Io,
 }
 
@@ -72,6 +73,7 @@ impl Rule {
         Rule::ShellInterpolation,
         Rule::SqlInterpolation,
         Rule::DuplicateRunbook,
+        Rule::HealthMutates,
         Rule::Io,
     ];
 
@@ -263,6 +265,12 @@ impl Rule {
                 "duplicate-runbook",
                 "Two runbook files have the same name (file stem) in the searched directories.",
                 "`opsctl run NAME` could only pick one of them; which one would depend on the directory order.",
+            ),
+            Rule::HealthMutates => (
+                "H001",
+                "health-mutates",
+                "A health runbook (named `health` or tagged `health`) has a step that mutates, asks a person, or calls a runbook that does.",
+                "`opsctl health` runs unattended, from cron or a CronJob, every hour: it must only look. A restart or a question in it would either never run or run without anyone deciding.",
             ),
             Rule::Io => (
                 "E001",

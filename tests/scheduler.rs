@@ -206,6 +206,7 @@ fn run(
         interact: Arc::new(Yes),
         reporters: vec![Box::new(collect.clone())],
         cancel: cancel.clone(),
+        lock: runner::LockPolicy::None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -2,6 +2,7 @@
 //! the exit code. Errors are rendered here, at the boundary.
 
 mod docs;
+mod health;
 mod lint;
 mod rbac;
 mod report;
@@ -23,6 +24,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
         Command::Run(opts) | Command::Plan(opts) if opts.dry_run => run::dry_run(g, &opts),
         Command::Run(opts) => run::run(g, &opts, crate::exec::Mode::Run),
         Command::Plan(opts) => run::run(g, &opts, crate::exec::Mode::Plan),
+        Command::Health(opts) => health::health(g, &opts),
         Command::Lint {
             paths,
             explain,

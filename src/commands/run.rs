@@ -154,6 +154,11 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
         )),
         reporters,
         cancel: cancel.clone(),
+        lock: if opts.wait_lock {
+            runner::LockPolicy::Wait
+        } else {
+            runner::LockPolicy::Take
+        },
     };
     let outcome = runtime.block_on(async move {
         let interrupt = cancel.clone();

@@ -56,6 +56,8 @@ pub struct Shared {
     pub user: String,
     /// Set when someone answered `a` at a prompt.
     pub aborted: AtomicBool,
+    /// The team lock, taken before the first mutation (`run` only; never in `plan`).
+    pub lock: Option<super::lock::TeamLock>,
 }
 
 impl Shared {

@@ -5,6 +5,7 @@ pub mod children;
 pub mod confirm;
 pub mod context;
 pub mod events;
+pub mod lock;
 pub mod runner;
 mod scheduler;
 mod state;

@@ -40,7 +40,9 @@ pub struct Request {
     pub only: Option<String>,
 }
 
-/// Everything a run needs, loaded and checked before anything starts.
+/// Everything a run needs, loaded and checked before anything starts. Cloning is cheap
+/// (the runbooks are shared), so a prepared run can be executed again (`health --watch`).
+#[derive(Clone)]
 pub struct Prepared {
     pub env: EnvConfig,
     pub checked: Arc<Checked>,
@@ -252,6 +254,19 @@ pub struct Settings {
     pub reporters: Vec<Box<dyn Reporter>>,
     /// Ctrl-C (or a caller) cancels the run through this.
     pub cancel: CancellationToken,
+    /// Whether mutations take the team lock, and wait for it.
+    pub lock: LockPolicy,
+}
+
+/// The team lock of a run ([`super::lock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockPolicy {
+    /// No lock (a caller that serialises runs itself, tests; `plan` never locks anyway).
+    None,
+    /// Take it before the first mutation; held by another run: the mutation is not run.
+    Take,
+    /// `--wait-lock`: take it, waiting while another run holds it.
+    Wait,
 }
 
 /// Runs a prepared runbook to its end (or its cancellation). Reporters get every event
@@ -260,6 +275,16 @@ pub struct Settings {
 pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
     let sink = EventSink::new(p.redactor.clone(), s.reporters);
     let env = Arc::new(p.env);
+    let lock = (s.mode == Mode::Run && s.lock != LockPolicy::None).then(|| {
+        super::lock::TeamLock::new(
+            &p.checked.runbook.name,
+            &env,
+            &s.run_id,
+            &s.user,
+            s.lock == LockPolicy::Wait,
+            crate::report::record::state_dir(),
+        )
+    });
     let shared = Arc::new(Shared {
         clients: Clients::new(&env),
         env,
@@ -273,9 +298,10 @@ pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
         run_id: s.run_id,
         user: s.user,
         aborted: AtomicBool::new(false),
+        lock,
     });
     let ctx = Arc::new(RunCtx::new(
-        shared,
+        shared.clone(),
         p.checked,
         p.params,
         String::new(),
@@ -283,6 +309,9 @@ pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
         0,
     ));
     let outcome = super::run(ctx, None).await;
+    if let Some(lock) = &shared.lock {
+        lock.release(&shared.clients).await;
+    }
     crate::targets::cleanup::wait(std::time::Duration::from_secs(2)).await;
     sink.finish();
     outcome

@@ -136,6 +136,16 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         });
     }
 
+    if mutating {
+        if let Some(lock) = &shared.lock {
+            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
+                let mut o = Outcome::error(e.message().to_string());
+                o.error = Some(e.kind());
+                return o;
+            }
+        }
+    }
+
     if mutating || step.confirm == Some(true) {
         let decision = shared
             .interact

@@ -36,9 +36,13 @@ fn check_step_settings(
     diags: &mut Diagnostics,
 ) {
     let file = &runbook.file;
+    let health = is_health_runbook(runbook);
     for step in &runbook.steps {
         let action = step.action.action;
         let as_written = step.action.args.as_written();
+        if health {
+            check_health_step(runbook, step, library, diags);
+        }
         if step.confirm == Some(false) && action.mutates(&as_written) {
             diags.push(
                 Diagnostic::warning(
@@ -92,6 +96,60 @@ fn check_step_settings(
             }
         }
     }
+}
+
+/// A runbook `opsctl health` is meant to run: named `health` or tagged `health`.
+pub fn is_health_runbook(runbook: &Runbook) -> bool {
+    runbook.name == crate::health::DEFAULT_RUNBOOK
+        || runbook
+            .tags
+            .iter()
+            .any(|t| t == crate::health::DEFAULT_RUNBOOK)
+}
+
+/// Health runs unattended: a step that mutates, asks a person, or calls a runbook with
+/// such a step has no place in it (H001).
+fn check_health_step(
+    runbook: &Runbook,
+    step: &crate::model::Step,
+    library: Option<&Library>,
+    diags: &mut Diagnostics,
+) {
+    let action = step.action.action;
+    let what = if let Some(arg) = action.called_runbook(&step.action.args) {
+        let callee = match (library, arg.value.literal()) {
+            (Some(lib), Some(serde_json::Value::String(name))) => lib.load_quietly(&name),
+            _ => None,
+        };
+        match callee {
+            Some(c)
+                if c.steps.iter().any(|s| {
+                    s.action.action.mutates(&s.action.args.as_written())
+                        || s.action.action.asks_person()
+                }) =>
+            {
+                "calls a runbook that mutates or asks a person"
+            }
+            _ => return,
+        }
+    } else if action.mutates(&step.action.args.as_written()) {
+        "mutates"
+    } else if action.asks_person() {
+        "asks a person"
+    } else {
+        return;
+    };
+    diags.push(
+        Diagnostic::error(
+            Rule::HealthMutates,
+            format!(
+                "health runbook `{}`: step `{}` {what}",
+                runbook.name, step.id
+            ),
+        )
+        .at(&runbook.file, step.id_span, "")
+        .help("`opsctl health` runs unattended and only looks; move the step to another runbook"),
+    );
 }
 
 /// The params a `runbook` step passes must be ones the called runbook declares, its

@@ -42,14 +42,17 @@ impl RecordWriter {
 
 /// `$XDG_STATE_HOME/opsctl/runs/<run-id>.jsonl` (or `~/.local/state/...`).
 pub fn default_path(run_id: &str) -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
+    state_dir().join("runs").join(format!("{run_id}.jsonl"))
+}
+
+/// opsctl's state directory: `$XDG_STATE_HOME/opsctl` (`~/.local/state/opsctl`).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("opsctl")
-        .join("runs")
-        .join(format!("{run_id}.jsonl"))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("opsctl")
 }
 
 impl Reporter for RecordWriter {

@@ -88,3 +88,18 @@ pub fn human_ms(ms: u64) -> String {
         format!("{ms}ms")
     }
 }
+
+/// Columns of the terminal on stdout (`$COLUMNS` when set), if stdout is one.
+pub fn terminal_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return Some(n);
+    }
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the struct we own; a failure leaves it zeroed.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
+}

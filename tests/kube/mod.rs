@@ -5,6 +5,7 @@
 pub mod fake_apiserver;
 
 mod kubectl;
+mod lock;
 mod opsctl;
 
 use std::path::Path;

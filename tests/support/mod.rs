@@ -155,6 +155,16 @@ impl Cmd {
 }
 
 impl Cmd {
+    /// Starts opsctl without waiting (stdin closed, outputs piped); see [`Out::of`].
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn opsctl")
+    }
+
     /// Runs to completion, but kills opsctl and fails the test if it takes longer than
     /// `limit` (a hang guard, not a performance check). Returns the output and how long
     /// it took.
@@ -191,6 +201,18 @@ impl Cmd {
             },
             took,
         )
+    }
+}
+
+impl Out {
+    /// The output of a spawned opsctl, once it has ended.
+    pub fn of(child: std::process::Child) -> Out {
+        let out = child.wait_with_output().expect("wait opsctl");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 
