@@ -66,25 +66,37 @@ pub struct Needs {
 
 /// The rules `runbooks`' steps need (give every runbook a run can reach, each once: the
 /// runbook and the runbooks it runs). `namespace` is the Role's: a step naming it is
-/// the same as a step naming none.
+/// the same as a step naming none. `lease_lock`: the environment has a cluster, so a run
+/// that mutates takes the team lock as a Lease there.
 pub fn needs<'a>(
     runbooks: impl IntoIterator<Item = &'a Runbook>,
     namespace: Option<&str>,
+    lease_lock: bool,
 ) -> Needs {
     let mut out = Needs::default();
+    let mut mutates = false;
     for rb in runbooks {
         for step in &rb.steps {
             let action = step.action.action;
+            let args = step.action.args.as_written();
+            mutates |= action.mutates(&args);
             let where_ = format!(
                 "runbook `{}`, step `{}` ({})",
                 rb.name,
                 step.id,
                 action.spec().name
             );
-            for access in action.kube_access(&step.action.args.as_written()) {
+            for access in action.kube_access(&args) {
                 out.add(&where_, &access, namespace);
             }
         }
+    }
+    if mutates && lease_lock {
+        out.add(
+            "the team lock",
+            &crate::exec::lock::kube_access(),
+            namespace,
+        );
     }
     out
 }

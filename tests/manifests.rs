@@ -411,6 +411,9 @@ fn rbac_follows_nested_runbooks_and_warns_on_computed_kinds() {
                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
                 {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
                 {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "patch"]},
+                // The team lock of a run that mutates.
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "verbs": ["create", "delete", "get", "patch", "update"]},
             ],
             "clusterRules": [
                 {"apiGroups": [""], "resources": ["nodes"], "verbs": ["patch"]},
@@ -427,7 +430,7 @@ fn rbac_follows_nested_runbooks_and_warns_on_computed_kinds() {
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml.stdout).expect("YAML");
     assert_eq!(docs.len(), 2);
     let role: Role = serde_json::from_value(docs[0].clone()).expect("a Role");
-    assert_eq!(role.rules.map(|r| r.len()), Some(3));
+    assert_eq!(role.rules.map(|r| r.len()), Some(4));
 }
 
 #[test]

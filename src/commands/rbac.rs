@@ -21,6 +21,7 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
     let mut roots: Vec<String> = Vec::new();
     let mut all: BTreeMap<String, Arc<Checked>> = BTreeMap::new();
     let mut namespace = None;
+    let mut lease_lock = false;
     let mut failed = false;
     for name in names {
         let request = Request {
@@ -37,6 +38,7 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
                     super::report_errors(g, &p.warnings, &Redactor::new());
                 }
                 namespace = p.env.kubernetes().and_then(|k| k.namespace.clone());
+                lease_lock = p.env.targets.contains_key("kubernetes");
                 let root = p.checked.runbook.name.clone();
                 if !roots.contains(&root) {
                     roots.push(root.clone());
@@ -56,6 +58,7 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
     let needs = crate::rbac::needs(
         all.values().map(|c| c.runbook.as_ref()),
         namespace.as_deref(),
+        lease_lock,
     );
     for w in &needs.warnings {
         eprintln!("opsctl rbac: warning: {w}");
