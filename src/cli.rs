@@ -100,6 +100,14 @@ pub enum CliCommand {
     },
     /// Print the man page (roff)
     Man,
+    /// Print the Kubernetes RBAC rules runbooks need (a Role to apply, or JSON)
+    Rbac {
+        /// Runbook names (or paths); the runbooks they run are followed
+        #[arg(required = true)]
+        runbooks: Vec<String>,
+        #[arg(long, value_enum, default_value_t = RbacFormatArg::Yaml)]
+        format: RbacFormatArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +238,14 @@ pub enum GraphFormatArg {
     Dot,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum RbacFormatArg {
+    /// A ready-to-apply Role
+    Yaml,
+    /// {"rules": [...]}
+    Json,
+}
+
 impl Cli {
     /// The validated invocation.
     pub fn into_invocation(self) -> Invocation {
@@ -311,6 +327,13 @@ impl Cli {
                 ShellArg::Elvish => Shell::Elvish,
             }),
             CliCommand::Man => Command::Man,
+            CliCommand::Rbac { runbooks, format } => Command::Rbac {
+                runbooks,
+                format: match format {
+                    RbacFormatArg::Yaml => crate::invocation::RbacFormat::Yaml,
+                    RbacFormatArg::Json => crate::invocation::RbacFormat::Json,
+                },
+            },
         };
         Invocation { global, command }
     }

@@ -47,6 +47,10 @@ pub enum Command {
     Schema,
     Completions(Shell),
     Man,
+    Rbac {
+        runbooks: Vec<String>,
+        format: RbacFormat,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -109,4 +113,13 @@ pub enum Shell {
 pub enum GraphFormat {
     Mermaid,
     Dot,
+}
+
+/// `opsctl rbac --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RbacFormat {
+    /// A ready-to-apply Role.
+    Yaml,
+    /// `{"rules": [...]}`.
+    Json,
 }

@@ -23,6 +23,7 @@ pub mod loader;
 pub mod model;
 pub mod params;
 pub mod prometheus;
+pub mod rbac;
 pub mod redact;
 pub mod report;
 pub mod rules;

@@ -11,6 +11,7 @@ mod kube;
 mod lint_rules;
 mod loader_fuzz;
 mod lock;
+mod manifests;
 mod report;
 mod run_db;
 mod run_http;

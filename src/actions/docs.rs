@@ -53,10 +53,41 @@ pub fn action_markdown(a: &dyn Action) -> String {
         "\n- **Default `expect`:** {}\n- **Mutating:** {}\n",
         spec.default_expect, spec.mutating
     ));
+    let access = a.kube_access(&serde_json::Value::Null);
+    if !access.is_empty() {
+        let parts: Vec<String> = access.iter().map(access_text).collect();
+        out.push_str(&format!(
+            "- **Kubernetes access** (with any arguments; `opsctl rbac` gives a runbook's own): {}\n",
+            parts.join("; ")
+        ));
+    }
     if a.asks_person() {
         out.push_str("- **Asks a person:** `--yes` does not answer it; `--yes-manual` does.\n");
     }
     out
+}
+
+/// One request as the docs show it: `apps` `deployments`: get, patch.
+fn access_text(a: &super::KubeAccess) -> String {
+    let what = match &a.resource {
+        super::KubeResource::Known {
+            group,
+            resource,
+            namespaced,
+        } => {
+            let group = if group.is_empty() { "core" } else { group };
+            let scope = if !namespaced {
+                " (cluster-wide)"
+            } else if a.all_namespaces {
+                " (every namespace)"
+            } else {
+                ""
+            };
+            format!("`{resource}` ({group}){scope}")
+        }
+        super::KubeResource::Unknown(what) => what.clone(),
+    };
+    format!("{what}: {}", a.verbs.join(", "))
 }
 
 /// The whole reference (`docs/actions.md`).

@@ -2,6 +2,7 @@
 //! what it would do (dry run, plan), says whether it mutates, and executes (run).
 //! Adding an action means one file and one line in [`REGISTRY`].
 
+pub mod access;
 pub mod docs;
 mod exec;
 mod http;
@@ -24,6 +25,7 @@ use crate::exec::StepContext;
 use crate::loader::Cx;
 use crate::model::Args;
 
+pub use access::{KubeAccess, KubeResource};
 pub use spec::{ActionSpec, ArgSpec, ArgType, Exclusive, OutputSpec};
 
 /// Most rows (Postgres) or list items (Redis) a step keeps: everything a step outputs is
@@ -246,6 +248,16 @@ pub trait ActionImpl: Send + Sync + 'static {
         false
     }
 
+    /// The Kubernetes API requests these arguments make (what RBAC must grant: `opsctl
+    /// rbac`); `None`: arguments not known before the run, so everything any arguments
+    /// could ask. Written next to the calls, in the action's own file. The arguments are
+    /// as written: a string template stays its text, and a number, boolean or duration
+    /// written as a template arrives as a placeholder (0, false, 1s), so decide nothing
+    /// on those.
+    fn kube_access(&self, _args: Option<&Self::Args>) -> Vec<KubeAccess> {
+        Vec::new()
+    }
+
     /// Runs the action. Clients come from the context; the action never builds them.
     fn execute<'a>(
         &'a self,
@@ -271,6 +283,9 @@ pub trait Action: Send + Sync + 'static {
     fn runs_steps(&self) -> bool;
     fn times_itself(&self) -> bool;
     fn previews_on_server(&self) -> bool;
+    /// The Kubernetes API requests these (possibly partly resolved) arguments make;
+    /// arguments that do not parse yet count as any arguments.
+    fn kube_access(&self, args: &Value) -> Vec<KubeAccess>;
     fn execute<'a>(
         &'a self,
         cx: &'a StepContext,
@@ -336,6 +351,16 @@ impl<T: ActionImpl> Action for T {
 
     fn previews_on_server(&self) -> bool {
         ActionImpl::previews_on_server(self)
+    }
+
+    fn kube_access(&self, args: &Value) -> Vec<KubeAccess> {
+        let spec = ActionImpl::spec(self);
+        let parsed = serde_json::from_value::<T::Args>(args.clone())
+            .or_else(|_| serde_json::from_value::<T::Args>(access::placeholders(spec, args)));
+        match parsed {
+            Ok(a) => ActionImpl::kube_access(self, Some(&a)),
+            Err(_) => ActionImpl::kube_access(self, None),
+        }
     }
 
     fn execute<'a>(

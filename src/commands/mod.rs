@@ -4,6 +4,7 @@
 mod docs;
 mod health;
 mod lint;
+mod rbac;
 mod report;
 mod run;
 
@@ -37,6 +38,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
         Command::Schema => docs::schema(),
         Command::Completions(shell) => docs::completions(shell),
         Command::Man => docs::man(),
+        Command::Rbac { runbooks, format } => rbac::rbac(g, &runbooks, format),
     }
 }
 

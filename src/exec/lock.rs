@@ -114,6 +114,17 @@ pub fn lock_name(runbook: &str, env: &str) -> String {
     name.trim_end_matches('-').to_string()
 }
 
+/// What the lease asks of the Kubernetes API (RBAC for a run that mutates, `opsctl rbac`):
+/// read it, create it, take a stale one over (update), renew it (patch) and release it
+/// (delete), in the environment's namespace.
+pub fn kube_access() -> crate::actions::KubeAccess {
+    crate::actions::KubeAccess::new(
+        crate::actions::KubeResource::of::<Lease>(),
+        &["create", "delete", "get", "patch", "update"],
+        None,
+    )
+}
+
 impl TeamLock {
     /// The lock of `runbook` in environment `env`: a Lease when the environment has a
     /// cluster, else a file under `state_dir`.

@@ -115,20 +115,7 @@ impl KubeClient {
     ) -> Result<(ApiResource, ApiCapabilities), ActionError> {
         let discovery = self.discovery().await?;
         let wanted = kind.to_ascii_lowercase();
-        let short = |ar: &ApiResource| match ar.plural.as_str() {
-            "deployments" => Some("deploy"),
-            "services" => Some("svc"),
-            "configmaps" => Some("cm"),
-            "namespaces" => Some("ns"),
-            "nodes" => Some("no"),
-            "pods" => Some("po"),
-            "replicasets" => Some("rs"),
-            "statefulsets" => Some("sts"),
-            "daemonsets" => Some("ds"),
-            "persistentvolumeclaims" => Some("pvc"),
-            "events" => Some("ev"),
-            _ => None,
-        };
+        let short = |ar: &ApiResource| crate::actions::access::short_name(&ar.plural);
         let mut found = None;
         for group in discovery.groups() {
             for (ar, caps) in group.recommended_resources() {

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -48,6 +49,22 @@ impl ActionImpl for Annotate {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&AnnotateArgs>) -> Vec<KubeAccess> {
+        // A merge patch of the metadata: no read first.
+        match a {
+            Some(a) => vec![KubeAccess::new(
+                KubeResource::named(&a.kind),
+                &["patch"],
+                a.namespace.as_deref(),
+            )],
+            None => vec![KubeAccess::new(
+                KubeResource::Unknown("the kind named by `kind`".into()),
+                &["patch"],
+                None,
+            )],
+        }
     }
 
     fn mutates(&self, _args: &AnnotateArgs) -> bool {

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::LATENCY;
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -53,6 +54,35 @@ impl ActionImpl for Apply {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&ApplyArgs>) -> Vec<KubeAccess> {
+        // Server-side apply is a PATCH; the API server authorizes it as `create` as well
+        // when the object does not exist yet.
+        const VERBS: &[&str] = &["create", "patch"];
+        let Some(o) = a.and_then(|a| a.object.as_ref()) else {
+            let what = match a {
+                Some(a) if a.manifest.is_some() => "the kinds of the manifest file",
+                _ => "the kinds of the manifest",
+            };
+            return vec![KubeAccess::new(
+                KubeResource::Unknown(what.into()),
+                VERBS,
+                None,
+            )];
+        };
+        let field = |p: &str| {
+            Value::Object(o.clone())
+                .pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let resource = match (field("/apiVersion"), field("/kind")) {
+            (Some(v), Some(k)) => KubeResource::of_manifest(&v, &k),
+            _ => KubeResource::Unknown("an object without apiVersion and kind".into()),
+        };
+        let ns = field("/metadata/namespace").or_else(|| a.and_then(|a| a.namespace.clone()));
+        vec![KubeAccess::new(resource, VERBS, ns.as_deref())]
     }
 
     fn previews_on_server(&self) -> bool {

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, Int, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -58,6 +59,28 @@ impl ActionImpl for Delete {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&DeleteArgs>) -> Vec<KubeAccess> {
+        match a {
+            // By name: the delete only.
+            Some(a) if a.name.is_some() => vec![KubeAccess::new(
+                KubeResource::named(&a.kind),
+                &["delete"],
+                a.namespace.as_deref(),
+            )],
+            // A selector lists first (to count against `max`), then deletes one by one.
+            Some(a) => vec![KubeAccess::new(
+                KubeResource::named(&a.kind),
+                &["delete", "list"],
+                a.namespace.as_deref(),
+            )],
+            None => vec![KubeAccess::new(
+                KubeResource::Unknown("the kind named by `kind`".into()),
+                &["delete", "list"],
+                None,
+            )],
+        }
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {

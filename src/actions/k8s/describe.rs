@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -56,6 +57,19 @@ impl ActionImpl for Describe {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&DescribeArgs>) -> Vec<KubeAccess> {
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        let object = match a {
+            Some(a) => KubeResource::named(&a.kind),
+            None => KubeResource::Unknown("the kind named by `kind`".into()),
+        };
+        // The object, then the events of its namespace (filtered here, as kubectl does).
+        vec![
+            KubeAccess::new(object, &["get"], ns),
+            KubeAccess::new(KubeResource::of::<Event>(), &["list"], ns),
+        ]
     }
 
     fn describe(&self, a: &DescribeArgs, env: &EnvConfig) -> String {

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Dur, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -65,6 +66,11 @@ impl ActionImpl for Events {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&EventsArgs>) -> Vec<KubeAccess> {
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        vec![KubeAccess::new(KubeResource::of::<Event>(), &["list"], ns)]
     }
 
     fn describe(&self, a: &EventsArgs, env: &EnvConfig) -> String {

@@ -6,6 +6,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -60,6 +61,28 @@ impl ActionImpl for Get {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&GetArgs>) -> Vec<KubeAccess> {
+        match a {
+            Some(a) => {
+                let verbs: &'static [&'static str] = if a.name.is_some() {
+                    &["get"]
+                } else {
+                    &["list"]
+                };
+                vec![KubeAccess::new(
+                    KubeResource::named(&a.kind),
+                    verbs,
+                    a.namespace.as_deref(),
+                )]
+            }
+            None => vec![KubeAccess::new(
+                KubeResource::Unknown("the kind named by `kind`".into()),
+                &["get", "list"],
+                None,
+            )],
+        }
     }
 
     fn describe(&self, a: &GetArgs, env: &EnvConfig) -> String {

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Dur, Exclusive, Int, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -77,6 +78,20 @@ impl ActionImpl for Logs {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&LogsArgs>) -> Vec<KubeAccess> {
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        let log = KubeAccess::new(KubeResource::sub::<Pod>("pods/log"), &["get"], ns);
+        match a {
+            // One named pod: its log only.
+            Some(a) if a.pod.is_some() => vec![log],
+            // A selector lists the pods first.
+            _ => vec![
+                KubeAccess::new(KubeResource::of::<Pod>(), &["list"], ns),
+                log,
+            ],
+        }
     }
 
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 
 use super::LATENCY;
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -88,6 +89,14 @@ impl ActionImpl for Cordon {
         &CORDON
     }
 
+    fn kube_access(&self, _a: Option<&CordonArgs>) -> Vec<KubeAccess> {
+        vec![KubeAccess::new(
+            KubeResource::of::<Node>(),
+            &["patch"],
+            None,
+        )]
+    }
+
     fn previews_on_server(&self) -> bool {
         true
     }
@@ -116,6 +125,16 @@ impl ActionImpl for Drain {
 
     fn spec(&self) -> &'static ActionSpec {
         &DRAIN
+    }
+
+    fn kube_access(&self, _a: Option<&DrainArgs>) -> Vec<KubeAccess> {
+        // Cordon, then the node's pods wherever they run, each evicted in its namespace.
+        vec![
+            KubeAccess::new(KubeResource::of::<Node>(), &["patch"], None),
+            KubeAccess::new(KubeResource::of::<Pod>(), &["list"], None).in_all_namespaces(),
+            KubeAccess::new(KubeResource::sub::<Pod>("pods/eviction"), &["create"], None)
+                .in_all_namespaces(),
+        ]
     }
 
     fn previews_on_server(&self) -> bool {

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -61,6 +62,21 @@ impl ActionImpl for PatchAction {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&PatchArgs>) -> Vec<KubeAccess> {
+        match a {
+            Some(a) => vec![KubeAccess::new(
+                KubeResource::named(&a.kind),
+                &["patch"],
+                a.namespace.as_deref(),
+            )],
+            None => vec![KubeAccess::new(
+                KubeResource::Unknown("the kind named by `kind`".into()),
+                &["patch"],
+                None,
+            )],
+        }
     }
 
     fn previews_on_server(&self) -> bool {

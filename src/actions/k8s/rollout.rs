@@ -8,6 +8,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Int, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -87,6 +88,19 @@ impl ActionImpl for Rollout {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&RolloutArgs>) -> Vec<KubeAccess> {
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        let deployments = |verbs| KubeAccess::new(KubeResource::of::<Deployment>(), verbs, ns);
+        // History and undo read the deployment's ReplicaSets (its revisions).
+        let replicasets = KubeAccess::new(KubeResource::of::<ReplicaSet>(), &["list"], ns);
+        match a.map(|a| a.action) {
+            Some(RolloutAction::Status) => vec![deployments(&["get"])],
+            Some(RolloutAction::History) => vec![deployments(&["get"]), replicasets],
+            Some(RolloutAction::Restart) => vec![deployments(&["get", "patch"])],
+            Some(RolloutAction::Undo) | None => vec![deployments(&["get", "patch"]), replicasets],
+        }
     }
 
     fn previews_on_server(&self) -> bool {

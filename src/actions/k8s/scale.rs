@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgKind, ArgType, ArgsSchema, Exclusive, Int, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -133,6 +134,27 @@ impl ActionImpl for Scale {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&ScaleArgs>) -> Vec<KubeAccess> {
+        // Reads and writes the scale subresource only, never the whole object.
+        const VERBS: &[&str] = &["get", "patch"];
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        let deployment = KubeAccess::new(
+            KubeResource::sub::<Deployment>("deployments/scale"),
+            VERBS,
+            ns,
+        );
+        let statefulset = KubeAccess::new(
+            KubeResource::sub::<StatefulSet>("statefulsets/scale"),
+            VERBS,
+            ns,
+        );
+        match a {
+            Some(a) if a.deployment.is_some() => vec![deployment],
+            Some(a) if a.statefulset.is_some() => vec![statefulset],
+            _ => vec![deployment, statefulset],
+        }
     }
 
     fn previews_on_server(&self) -> bool {

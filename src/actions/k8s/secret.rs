@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret as K8sSecret;
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, OutputSpec, StrMap};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -68,6 +69,16 @@ impl ActionImpl for Secret {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&SecretArgs>) -> Vec<KubeAccess> {
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        let verbs: &'static [&'static str] = match a.map(|a| a.action) {
+            Some(SecretAction::Check) => &["get"],
+            // Read first; then a merge patch of an existing secret, or a create.
+            Some(SecretAction::Set) | None => &["create", "get", "patch"],
+        };
+        vec![KubeAccess::new(KubeResource::of::<K8sSecret>(), verbs, ns)]
     }
 
     fn previews_on_server(&self) -> bool {
