@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
+use crate::actions::access::{KubeAccess, KubeResource};
 use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
@@ -82,6 +83,43 @@ impl ActionImpl for Top {
 
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    fn kube_access(&self, a: Option<&TopArgs>) -> Vec<KubeAccess> {
+        let metrics = |resource, namespaced| KubeResource::Known {
+            group: "metrics.k8s.io",
+            resource,
+            namespaced,
+        };
+        let ns = a.and_then(|a| a.namespace.as_deref());
+        match a {
+            Some(a) if a.node.is_some() => {
+                let verbs: &'static [&'static str] = if a.node.as_deref() == Some("all") {
+                    &["list"]
+                } else {
+                    &["get"]
+                };
+                vec![
+                    KubeAccess::new(metrics("nodes", false), verbs, None),
+                    KubeAccess::new(KubeResource::of::<Node>(), verbs, None),
+                ]
+            }
+            Some(a) => {
+                let verbs: &'static [&'static str] =
+                    if a.pod.is_some() { &["get"] } else { &["list"] };
+                vec![
+                    KubeAccess::new(metrics("pods", true), verbs, ns),
+                    KubeAccess::new(KubeResource::of::<Pod>(), verbs, ns),
+                ]
+            }
+            // Arguments unknown before the run: everything it could ask.
+            None => vec![
+                KubeAccess::new(metrics("pods", true), &["get", "list"], ns),
+                KubeAccess::new(KubeResource::of::<Pod>(), &["get", "list"], ns),
+                KubeAccess::new(metrics("nodes", false), &["get", "list"], None),
+                KubeAccess::new(KubeResource::of::<Node>(), &["get", "list"], None),
+            ],
+        }
     }
 
     fn describe(&self, a: &TopArgs, env: &EnvConfig) -> String {
@@ -371,18 +409,16 @@ fn summarize_pods(metrics: &[Value], pods: &[Pod]) -> Outputs {
             "containers": containers,
         }));
     }
-    let mut out = Outputs::new();
-    out.insert("count".into(), json!(list.len()));
-    out.insert("cpu_millicores".into(), json!(cpu_total));
-    out.insert("memory_bytes".into(), json!(mem_total));
-    out.insert("max_cpu_pct_of_limit".into(), max_pct(cpu_pcts.into_iter()));
-    out.insert(
-        "max_memory_pct_of_limit".into(),
-        max_pct(mem_pcts.into_iter()),
-    );
-    out.insert("pods".into(), json!(list));
-    out.insert("nodes".into(), json!([]));
-    out
+    outputs(
+        Totals {
+            cpu: cpu_total,
+            memory: mem_total,
+            cpu_pcts,
+            mem_pcts,
+        },
+        list,
+        Vec::new(),
+    )
 }
 
 fn summarize_nodes(metrics: &[Value], nodes: &[Node]) -> Outputs {
@@ -423,17 +459,42 @@ fn summarize_nodes(metrics: &[Value], nodes: &[Node]) -> Outputs {
             "memory_pct": mem_pct,
         }));
     }
+    outputs(
+        Totals {
+            cpu: cpu_total,
+            memory: mem_total,
+            cpu_pcts,
+            mem_pcts,
+        },
+        Vec::new(),
+        list,
+    )
+}
+
+/// What the measurements sum to.
+struct Totals {
+    cpu: u64,
+    memory: u64,
+    cpu_pcts: Vec<Value>,
+    mem_pcts: Vec<Value>,
+}
+
+/// The outputs of either kind of measurement (the other kind's list stays empty).
+fn outputs(t: Totals, pods: Vec<Value>, nodes: Vec<Value>) -> Outputs {
     let mut out = Outputs::new();
-    out.insert("count".into(), json!(list.len()));
-    out.insert("cpu_millicores".into(), json!(cpu_total));
-    out.insert("memory_bytes".into(), json!(mem_total));
-    out.insert("max_cpu_pct_of_limit".into(), max_pct(cpu_pcts.into_iter()));
+    out.insert("count".into(), json!(pods.len() + nodes.len()));
+    out.insert("cpu_millicores".into(), json!(t.cpu));
+    out.insert("memory_bytes".into(), json!(t.memory));
+    out.insert(
+        "max_cpu_pct_of_limit".into(),
+        max_pct(t.cpu_pcts.into_iter()),
+    );
     out.insert(
         "max_memory_pct_of_limit".into(),
-        max_pct(mem_pcts.into_iter()),
+        max_pct(t.mem_pcts.into_iter()),
     );
-    out.insert("pods".into(), json!([]));
-    out.insert("nodes".into(), json!(list));
+    out.insert("pods".into(), json!(pods));
+    out.insert("nodes".into(), json!(nodes));
     out
 }
 
