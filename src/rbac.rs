@@ -72,6 +72,7 @@ pub fn needs<'a>(
     runbooks: impl IntoIterator<Item = &'a Runbook>,
     namespace: Option<&str>,
     lease_lock: bool,
+    via: &dyn Fn(&str, &str) -> Option<crate::config::Via>,
 ) -> Needs {
     let mut out = Needs::default();
     let mut mutates = false;
@@ -88,6 +89,18 @@ pub fn needs<'a>(
             );
             for access in action.kube_access(&args) {
                 out.add(&where_, &access, namespace);
+            }
+            // A target reached through the cluster: its port-forward.
+            if let Some(kind) = action.target_kind() {
+                let target = args
+                    .get("target")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("default");
+                if let Some(v) = via(kind, target) {
+                    for access in crate::targets::forward::kube_access(&v) {
+                        out.add(&format!("{where_}, via k8s"), &access, namespace);
+                    }
+                }
             }
         }
     }

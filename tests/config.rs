@@ -89,3 +89,23 @@ fn config_is_found_upward_and_in_xdg_config_home() {
         .code(2)
         .stderr_has("missing.yaml not found");
 }
+
+#[test]
+fn via_k8s_is_read_and_its_mistakes_are_located() {
+    let p = Project::new();
+    p.file(
+        "opsctl.yaml",
+        "runbooks: [.]\nenvs:\n  prod:\n    postgres:\n      primary: { url_env: DATABASE_URL, via: { k8s: { service: db, namespace: data, port: 5432 } } }\n    redis:\n      cache: { url_env: REDIS_URL, via: { k8s: { selector: app=redis } } }\n    http:\n      api: { base_url: \"http://api.prod.svc:8080\", via: { k8s: { pod: api-0 } } }\n",
+    );
+    p.opsctl().args(["lint"]).run().code(0);
+    p.file(
+        "opsctl.yaml",
+        "runbooks: [.]\nenvs:\n  prod:\n    postgres:\n      a: { url_env: A, via: { k8s: { service: db, pod: db-0 } } }\n      b: { url_env: B, via: { k8s: { namespace: x } } }\n      c: { url_env: C, via: { k8s: { service: db, port: 70000 } } }\n      d: { url_env: D, via: { ssh: { host: bastion } } }\n",
+    );
+    let out = p.opsctl().args(["lint"]).run();
+    out.code(1)
+        .stdout_has("not several")
+        .stdout_has("needs one of `service`, `pod` or `selector`")
+        .stdout_has("must be a port number")
+        .stdout_has("opsctl.yaml:5:");
+}

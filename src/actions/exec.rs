@@ -16,7 +16,7 @@ use crate::exec::StepContext;
 pub struct Exec;
 
 /// Output beyond this per stream is dropped (the step still sees the first part).
-const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 /// How long output is still read once the command's process group has ended.
 const READ_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -52,6 +52,10 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec {
             name: "stderr",
             doc: "Standard error.",
+        },
+        OutputSpec {
+            name: "json",
+            doc: "Standard output parsed as JSON (null when it is not JSON).",
         },
         OutputSpec {
             name: "latency_ms",
@@ -214,6 +218,7 @@ impl ActionImpl for Exec {
                 "exit_code".into(),
                 status.code().map_or(Value::Null, |c| json!(c)),
             );
+            outputs.insert("json".into(), stdout_json(&out));
             outputs.insert("stdout".into(), json!(out));
             outputs.insert("stderr".into(), json!(err));
             outputs.insert("latency_ms".into(), latency_ms(started));
@@ -236,7 +241,7 @@ async fn finish_reading(reader: tokio::task::JoinHandle<String>) -> String {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> String {
+pub(crate) async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> String {
     let Some(mut reader) = reader else {
         return String::new();
     };
@@ -257,4 +262,14 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Stri
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A command's standard output as JSON, when it is JSON (a document, not a stream of
+/// several); `null` otherwise.
+pub(crate) fn stdout_json(stdout: &str) -> Value {
+    let text = stdout.trim();
+    if !(text.starts_with('{') || text.starts_with('[')) {
+        return Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }

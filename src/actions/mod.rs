@@ -399,6 +399,7 @@ pub static REGISTRY: &[&dyn Action] = &[
     &k8s::Drain,
     &k8s::Apply,
     &k8s::Top,
+    &k8s::Exec,
     &exec::Exec,
     &manual::Manual,
     &secret::SecretGenerate,

@@ -22,6 +22,7 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
     let mut all: BTreeMap<String, Arc<Checked>> = BTreeMap::new();
     let mut namespace = None;
     let mut lease_lock = false;
+    let mut vias: BTreeMap<(String, String), crate::config::Via> = BTreeMap::new();
     let mut failed = false;
     for name in names {
         let request = Request {
@@ -39,6 +40,13 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
                 }
                 namespace = p.env.kubernetes().and_then(|k| k.namespace.clone());
                 lease_lock = p.env.targets.contains_key("kubernetes");
+                for (section, targets) in &p.env.targets {
+                    for (name, t) in targets {
+                        if let Some(v) = t.via() {
+                            vias.insert((section.to_string(), name.clone()), v.clone());
+                        }
+                    }
+                }
                 let root = p.checked.runbook.name.clone();
                 if !roots.contains(&root) {
                     roots.push(root.clone());
@@ -59,6 +67,7 @@ pub fn rbac(g: &Global, names: &[String], format: RbacFormat) -> i32 {
         all.values().map(|c| c.runbook.as_ref()),
         namespace.as_deref(),
         lease_lock,
+        &|kind, name| vias.get(&(kind.to_string(), name.to_string())).cloned(),
     );
     for w in &needs.warnings {
         eprintln!("opsctl rbac: warning: {w}");

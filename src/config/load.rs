@@ -10,15 +10,19 @@ use crate::rules::Rule;
 use crate::source::SourceFile;
 use crate::yaml::{self, Node};
 
-use super::{Address, Config, DEFAULT_POOL, DbTarget, EnvConfig, HttpTarget, KubeTarget};
+use super::{
+    Address, Config, DEFAULT_POOL, DbTarget, EnvConfig, HttpTarget, KubeTarget, Via, ViaTo,
+};
 
 const TOP_KEYS: &[&str] = &["runbooks", "default_env", "envs"];
 const HTTP_KEYS: &[&str] = &[
-    "base_url", "url", "url_env", "auth", "headers", "insecure", "ca_file",
+    "base_url", "url", "url_env", "auth", "headers", "insecure", "ca_file", "via",
 ];
 const AUTH_KEYS: &[&str] = &["bearer_env"];
-const DB_KEYS: &[&str] = &["url", "url_env", "pool", "ca_file"];
+const DB_KEYS: &[&str] = &["url", "url_env", "pool", "ca_file", "via"];
 const KUBE_KEYS: &[&str] = &["context", "namespace"];
+const VIA_KEYS: &[&str] = &["k8s"];
+const VIA_K8S_KEYS: &[&str] = &["service", "pod", "selector", "namespace", "port"];
 
 /// Builds a [`Config`] from the file; problems go to `diags` (the config is still
 /// returned, with what could be read).
@@ -190,6 +194,7 @@ pub fn load_http(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> Optio
         headers: Vec::new(),
         insecure: false,
         ca_file: None,
+        via: None,
     };
     if let Some(a) = f.take("auth") {
         if let Some(mut af) = Fields::of(cx, a, "auth") {
@@ -214,6 +219,7 @@ pub fn load_http(cx: &mut Cx<'_>, name: &str, node: &Node, base: &Path) -> Optio
     if let Some(c) = f.take("ca_file") {
         target.ca_file = cx.string(c, "ca_file").map(|p| join(base, &p));
     }
+    target.via = f.take("via").and_then(|v| load_via(cx, v, &what));
     f.finish(cx, &what, HTTP_KEYS);
     base_url.map(|_| target)
 }
@@ -245,13 +251,86 @@ pub fn load_db(
         .take("ca_file")
         .and_then(|c| cx.string(c, "ca_file"))
         .map(|p| join(base, &p));
+    let via = f.take("via").and_then(|v| load_via(cx, v, &what));
     f.finish(cx, &what, DB_KEYS);
     Some(DbTarget {
         name: name.to_string(),
         url: url?,
         pool,
         ca_file,
+        via,
     })
+}
+
+/// `via: { k8s: { service|pod|selector: ..., namespace: ..., port: ... } }`.
+fn load_via(cx: &mut Cx<'_>, node: &Node, what: &str) -> Option<Via> {
+    let mut f = Fields::of(cx, node, &format!("`via` of {what}"))?;
+    let Some(k8s) = f.take("k8s") else {
+        cx.error(
+            Rule::MissingKey,
+            format!("`via` of {what} needs `k8s` (the only way through so far)"),
+            node.span,
+            "nothing to go through",
+        );
+        return None;
+    };
+    f.finish(cx, "via", VIA_KEYS);
+    let mut k = Fields::of(cx, k8s, "via.k8s")?;
+    let mut to = Vec::new();
+    for key in ["service", "pod", "selector"] {
+        if let Some(n) = k.take(key) {
+            if let Some(v) = cx.string(n, &format!("via.k8s.{key}")) {
+                to.push((key, v, n.span));
+            }
+        }
+    }
+    let namespace = k
+        .take("namespace")
+        .and_then(|n| cx.string(n, "via.k8s.namespace"));
+    let mut port = None;
+    if let Some(p) = k.take("port") {
+        match p.value {
+            crate::yaml::Value::Int(n) if (1..=65535).contains(&n) => port = u16::try_from(n).ok(),
+            _ => cx.error(
+                Rule::InvalidValue,
+                format!("`via.k8s.port` of {what} must be a port number (1 to 65535)"),
+                p.span,
+                "invalid port",
+            ),
+        }
+    }
+    k.finish(cx, "via.k8s", VIA_K8S_KEYS);
+    match to.as_slice() {
+        [(key, v, _)] => Some(Via {
+            to: match *key {
+                "service" => ViaTo::Service(v.clone()),
+                "pod" => ViaTo::Pod(v.clone()),
+                _ => ViaTo::Selector(v.clone()),
+            },
+            namespace,
+            port,
+        }),
+        [] => {
+            cx.error(
+                Rule::MissingKey,
+                format!("`via.k8s` of {what} needs one of `service`, `pod` or `selector`"),
+                k8s.span,
+                "which pod?",
+            );
+            None
+        }
+        [_, (_, _, span), ..] => {
+            cx.error(
+                Rule::InvalidValue,
+                format!(
+                    "`via.k8s` of {what} takes one of `service`, `pod` or `selector`, not several"
+                ),
+                *span,
+                "second one",
+            );
+            None
+        }
+    }
 }
 
 /// The `kubernetes:` section: context and namespace.

@@ -65,6 +65,8 @@ pub struct HttpTarget {
     pub headers: Vec<(String, String)>,
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
+    /// Reached through the cluster (`via: { k8s: ... }`).
+    pub via: Option<Via>,
 }
 
 /// A Postgres or Redis target.
@@ -74,6 +76,30 @@ pub struct DbTarget {
     pub url: Address,
     pub pool: usize,
     pub ca_file: Option<PathBuf>,
+    /// Reached through the cluster (`via: { k8s: ... }`).
+    pub via: Option<Via>,
+}
+
+/// `via: { k8s: { service|pod|selector: ..., namespace: NS, port: N } }`: a target reached
+/// through an API-server port-forward to a ready pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Via {
+    pub to: ViaTo,
+    /// The environment's namespace when not given.
+    pub namespace: Option<String>,
+    /// The port on the pod (a Service's port, mapped to its target port); the URL's port
+    /// when not given.
+    pub port: Option<u16>,
+}
+
+/// What a port-forward goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViaTo {
+    /// A Service: a ready pod behind its selector, its port mapped to the target port.
+    Service(String),
+    Pod(String),
+    /// The first ready pod (by name) of a label selector.
+    Selector(String),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -103,6 +129,7 @@ impl EnvConfig {
             url: Address::Env(var.to_string()),
             pool: DEFAULT_POOL,
             ca_file: None,
+            via: None,
         };
         if std::env::var_os("DATABASE_URL").is_some() {
             env.add_target(

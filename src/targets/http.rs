@@ -17,6 +17,8 @@ pub struct ResolvedHttpTarget {
     pub client: Client,
     bearer: Option<String>,
     headers: Vec<(String, String)>,
+    /// The port-forward this target's requests go through (`via: k8s`), kept open with it.
+    _forward: Option<crate::targets::forward::Forward>,
 }
 
 impl ResolvedHttpTarget {
@@ -69,11 +71,17 @@ impl HttpClients {
 
 /// A configured target, resolved: address read, auth and headers ready, its own client
 /// (CA file, `insecure`).
-pub fn resolve(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
-    resolve_text(t).map_err(ActionError::Config)
+pub fn resolve(
+    t: &HttpTarget,
+    forward: Option<crate::targets::forward::Forward>,
+) -> Result<Arc<ResolvedHttpTarget>, ActionError> {
+    resolve_text(t, forward).map_err(ActionError::Config)
 }
 
-fn resolve_text(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, String> {
+fn resolve_text(
+    t: &HttpTarget,
+    forward: Option<crate::targets::forward::Forward>,
+) -> Result<Arc<ResolvedHttpTarget>, String> {
     let what = format!("http target `{}`", t.name);
     let base_url = t.base_url.resolve(&what)?;
     let bearer = match &t.bearer_env {
@@ -84,6 +92,15 @@ fn resolve_text(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, String> {
         None => None,
     };
     let mut b = builder().tls_danger_accept_invalid_certs(t.insecure);
+    if let Some(f) = &forward {
+        // Through the cluster: the URL's host resolves to the forward's local end, so the
+        // Host header, SNI and certificate checks stay those of the URL.
+        let host = url::Url::parse(&base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .ok_or_else(|| format!("{what}: `via` needs a base URL with a host"))?;
+        b = b.resolve(&host, f.local);
+    }
     if let Some(ca) = &t.ca_file {
         let pem = std::fs::read(ca)
             .map_err(|e| format!("{what}: cannot read ca_file {}: {e}", ca.display()))?;
@@ -102,6 +119,7 @@ fn resolve_text(t: &HttpTarget) -> Result<Arc<ResolvedHttpTarget>, String> {
         client,
         bearer,
         headers: t.headers.clone(),
+        _forward: forward,
     }))
 }
 

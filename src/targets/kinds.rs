@@ -45,8 +45,17 @@ pub trait TargetConfig: Send + Sync + std::fmt::Debug + 'static {
     /// Registers every credential the target can reach (before anything runs or prints).
     fn register_secrets(&self, redactor: &Redactor);
 
+    /// How it is reached through the cluster (`via: k8s`), if it is.
+    fn via(&self) -> Option<&crate::config::Via> {
+        None
+    }
+
     /// Builds its client (on first use; some need I/O, such as reading a kubeconfig).
-    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>>;
+    fn build<'a>(
+        &'a self,
+        name: &'a str,
+        clients: &'a super::Clients,
+    ) -> BoxFuture<'a, Result<Client, ActionError>>;
 }
 
 /// Every kind of target.
@@ -101,6 +110,10 @@ impl TargetConfig for HttpTarget {
         self
     }
 
+    fn via(&self) -> Option<&crate::config::Via> {
+        self.via.as_ref()
+    }
+
     fn register_secrets(&self, redactor: &Redactor) {
         address_secrets(&self.base_url, redactor);
         if let Some(token) = self.bearer_env.as_ref().and_then(|v| std::env::var(v).ok()) {
@@ -113,8 +126,22 @@ impl TargetConfig for HttpTarget {
         }
     }
 
-    fn build<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
-        Box::pin(async move { super::http::resolve(self).map(|t| t as Client) })
+    fn build<'a>(
+        &'a self,
+        name: &'a str,
+        clients: &'a super::Clients,
+    ) -> BoxFuture<'a, Result<Client, ActionError>> {
+        Box::pin(async move {
+            let forward = match &self.via {
+                Some(via) => {
+                    let what = format!("http target `{name}`");
+                    let url = self.base_url.resolve(&what).map_err(ActionError::Config)?;
+                    Some(through(clients, via, &url, &what).await?.1)
+                }
+                None => None,
+            };
+            super::http::resolve(self, forward).map(|t| t as Client)
+        })
     }
 }
 
@@ -169,24 +196,70 @@ impl TargetKind for DbKind {
     }
 }
 
+/// Starts the port-forward of a target reached `via` the cluster; returns its URL pointed
+/// at the forward's local end, and the forward (kept open with the client).
+async fn through(
+    clients: &super::Clients,
+    via: &crate::config::Via,
+    url: &str,
+    what: &str,
+) -> Result<(String, super::forward::Forward), ActionError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| {
+        ActionError::Config(format!(
+            "{what}: `via` needs the address as a URL (scheme://host:port/...)"
+        ))
+    })?;
+    let port = parsed
+        .port_or_known_default()
+        .or(match parsed.scheme() {
+            "postgres" | "postgresql" => Some(5432),
+            "redis" | "rediss" => Some(6379),
+            _ => None,
+        })
+        .ok_or_else(|| ActionError::Config(format!("{what}: the URL has no port")))?;
+    let kube = clients.kube().await?;
+    let forward = super::forward::start(kube, via, port, what).await?;
+    let ok = parsed.set_host(Some("127.0.0.1")).is_ok()
+        && parsed.set_port(Some(forward.local.port())).is_ok();
+    if !ok {
+        return Err(ActionError::Config(format!(
+            "{what}: cannot point the URL at the port-forward"
+        )));
+    }
+    Ok((parsed.to_string(), forward))
+}
+
 impl TargetConfig for PostgresTarget {
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn via(&self) -> Option<&crate::config::Via> {
+        self.0.via.as_ref()
     }
 
     fn register_secrets(&self, redactor: &Redactor) {
         address_secrets(&self.0.url, redactor);
     }
 
-    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+    fn build<'a>(
+        &'a self,
+        name: &'a str,
+        clients: &'a super::Clients,
+    ) -> BoxFuture<'a, Result<Client, ActionError>> {
         Box::pin(async move {
             let t = &self.0;
-            let url = t
-                .url
-                .resolve(&format!("postgres target `{name}`"))
-                .map_err(ActionError::Config)?;
-            super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref())
-                .map(|p| Arc::new(p) as Client)
+            let what = format!("postgres target `{name}`");
+            let url = t.url.resolve(&what).map_err(ActionError::Config)?;
+            match &t.via {
+                None => super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref())
+                    .map(|p| Arc::new(p) as Client),
+                Some(via) => {
+                    let (local, forward) = through(clients, via, &url, &what).await?;
+                    super::PgPool::new(name, &local, t.pool, t.ca_file.as_deref())
+                        .map(|p| Arc::new(p.through(forward)) as Client)
+                }
+            }
         })
     }
 }
@@ -196,19 +269,32 @@ impl TargetConfig for RedisTarget {
         self
     }
 
+    fn via(&self) -> Option<&crate::config::Via> {
+        self.0.via.as_ref()
+    }
+
     fn register_secrets(&self, redactor: &Redactor) {
         address_secrets(&self.0.url, redactor);
     }
 
-    fn build<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+    fn build<'a>(
+        &'a self,
+        name: &'a str,
+        clients: &'a super::Clients,
+    ) -> BoxFuture<'a, Result<Client, ActionError>> {
         Box::pin(async move {
             let t = &self.0;
-            let url = t
-                .url
-                .resolve(&format!("redis target `{name}`"))
-                .map_err(ActionError::Config)?;
-            super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
-                .map(|p| Arc::new(p) as Client)
+            let what = format!("redis target `{name}`");
+            let url = t.url.resolve(&what).map_err(ActionError::Config)?;
+            match &t.via {
+                None => super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
+                    .map(|p| Arc::new(p) as Client),
+                Some(via) => {
+                    let (local, forward) = through(clients, via, &url, &what).await?;
+                    super::RedisPool::new(name, &local, t.pool, t.ca_file.as_deref())
+                        .map(|p| Arc::new(p.through(forward)) as Client)
+                }
+            }
         })
     }
 }
@@ -241,7 +327,11 @@ impl TargetConfig for KubeTarget {
 
     fn register_secrets(&self, _redactor: &Redactor) {}
 
-    fn build<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Client, ActionError>> {
+    fn build<'a>(
+        &'a self,
+        _name: &'a str,
+        _clients: &'a super::Clients,
+    ) -> BoxFuture<'a, Result<Client, ActionError>> {
         Box::pin(async move { super::kube::connect(self).await.map(|k| k as Client) })
     }
 }

@@ -220,3 +220,43 @@ where
         }
     }
 }
+
+/// A pod that can take a connection: Running, with its `Ready` condition true.
+pub fn pod_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Running")
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+impl KubeClient {
+    /// The first ready pod (by name) of `selector` in `ns`, as `kubectl exec` and
+    /// `kubectl port-forward` pick one behind a workload.
+    pub async fn ready_pod(&self, ns: &str, selector: &str) -> Result<String, ActionError> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.client.clone(), ns);
+        let lp = kube::api::ListParams::default().labels(selector);
+        let list = read(&format!("list pods {selector} in {ns}"), || api.list(&lp)).await?;
+        let mut ready: Vec<String> = list
+            .items
+            .iter()
+            .filter(|p| pod_ready(p))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        ready.sort();
+        ready.into_iter().next().ok_or_else(|| {
+            ActionError::new(
+                ErrorKind::Failed,
+                format!(
+                    "kubernetes: no ready pod matches {selector} in {ns} ({} matched)",
+                    list.items.len()
+                ),
+            )
+        })
+    }
+}

@@ -4,6 +4,7 @@
 //! where they leave the executor), so they could serve several runs.
 
 pub mod cleanup;
+pub mod forward;
 pub mod http;
 pub mod kinds;
 pub mod kube;
@@ -86,16 +87,17 @@ impl Clients {
         let Some(target) = self.targets.get(&(section, name.to_string())) else {
             return Err(self.unknown(section, name));
         };
-        Self::built(target, section, name).await
+        self.built(target, section, name).await
     }
 
     async fn built<C: Send + Sync + 'static>(
+        &self,
         (config, cell): &Target,
         section: &str,
         name: &str,
     ) -> Result<Arc<C>, ActionError> {
         let client = cell
-            .get_or_init(|| async { config.build(name).await.map_err(|e| e.to_string()) })
+            .get_or_init(|| async { config.build(name, self).await.map_err(|e| e.to_string()) })
             .await
             .clone()
             .map_err(ActionError::Config)?;
@@ -122,8 +124,11 @@ impl Clients {
     /// current context (or the in-cluster service account).
     pub async fn kube(&self) -> Result<Arc<kube::KubeClient>, ActionError> {
         match self.targets.get(&("kubernetes", "default".to_string())) {
-            Some(t) => Self::built(t, "kubernetes", "default").await,
-            None => Self::built(&self.implicit_kube, "kubernetes", "default").await,
+            Some(t) => self.built(t, "kubernetes", "default").await,
+            None => {
+                self.built(&self.implicit_kube, "kubernetes", "default")
+                    .await
+            }
         }
     }
 

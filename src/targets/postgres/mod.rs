@@ -136,6 +136,8 @@ pub struct PgPool {
     /// `host:port` list for messages.
     address: String,
     slots: Slots<Client>,
+    /// The port-forward this pool connects through (`via: k8s`), kept open with it.
+    forward: Option<crate::targets::forward::Forward>,
 }
 
 impl std::fmt::Debug for PgPool {
@@ -149,6 +151,14 @@ impl std::fmt::Debug for PgPool {
 }
 
 impl PgPool {
+    /// Connects through `forward` (its local end is already in the URL): kept open as
+    /// long as the pool, and named in messages.
+    pub fn through(mut self, forward: crate::targets::forward::Forward) -> PgPool {
+        self.address = format!("{} (via {})", self.address, forward.description);
+        self.forward = Some(forward);
+        self
+    }
+
     /// Parses the URL (no connection yet). `name` is the target name used in every error message.
     pub fn new(
         name: &str,
@@ -204,6 +214,7 @@ impl PgPool {
             tls,
             address,
             slots: Slots::new(size),
+            forward: None,
         })
     }
 

@@ -105,6 +105,8 @@ pub struct RedisPool {
     handshake: Handshake,
     slots: Slots<MultiplexedConnection>,
     commands: Mutex<HashMap<String, InfoCell>>,
+    /// The port-forward this pool connects through (`via: k8s`), kept open with it.
+    forward: Option<crate::targets::forward::Forward>,
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -114,6 +116,16 @@ impl std::fmt::Debug for RedisPool {
             .field("address", &self.address)
             .field("available", &self.slots.available())
             .finish_non_exhaustive()
+    }
+}
+
+impl RedisPool {
+    /// Connects through `forward` (its local end is already in the URL): kept open as
+    /// long as the pool, and named in messages.
+    pub fn through(mut self, forward: crate::targets::forward::Forward) -> RedisPool {
+        self.address = format!("{} (via {})", self.address, forward.description);
+        self.forward = Some(forward);
+        self
     }
 }
 
@@ -167,6 +179,7 @@ impl RedisPool {
             handshake,
             slots: Slots::new(size),
             commands: Mutex::new(HashMap::new()),
+            forward: None,
         })
     }
 
