@@ -69,6 +69,16 @@ pub enum CliCommand {
         #[arg(long, value_enum, default_value_t = ReportFormatArg::Human)]
         format: ReportFormatArg,
     },
+    /// Past runs from the records directory, newest first
+    History {
+        /// Only runs of this runbook
+        runbook: Option<String>,
+        /// How many runs to show
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = RunFormatArg::Human)]
+        format: RunFormatArg,
+    },
     /// List the runbooks
     List,
     /// Show a runbook as markdown
@@ -306,6 +316,18 @@ impl Cli {
                     ReportFormatArg::Human => ReportFormat::Human,
                     ReportFormatArg::Json => ReportFormat::Json,
                     ReportFormatArg::Markdown => ReportFormat::Markdown,
+                },
+            },
+            CliCommand::History {
+                runbook,
+                limit,
+                format,
+            } => Command::History {
+                runbook,
+                limit,
+                format: match format {
+                    RunFormatArg::Human => RunFormat::Human,
+                    RunFormatArg::Json => RunFormat::Json,
                 },
             },
             CliCommand::List => Command::List,

@@ -32,6 +32,11 @@ pub enum Command {
         record: PathBuf,
         format: ReportFormat,
     },
+    History {
+        runbook: Option<String>,
+        limit: usize,
+        format: RunFormat,
+    },
     List,
     Show {
         name: String,

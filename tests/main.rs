@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod dry_run;
 mod health;
+mod history;
 mod kube;
 mod lint_rules;
 mod loader_fuzz;

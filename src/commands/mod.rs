@@ -3,6 +3,7 @@
 
 mod docs;
 mod health;
+mod history;
 mod lint;
 mod rbac;
 mod report;
@@ -31,6 +32,11 @@ pub fn dispatch(inv: Invocation) -> i32 {
             format,
         } => lint::lint(g, &paths, explain, format),
         Command::Report { record, format } => report::report(g, &record, format),
+        Command::History {
+            runbook,
+            limit,
+            format,
+        } => history::history(g, runbook.as_deref(), limit, format),
         Command::List => docs::list(g),
         Command::Show { name } => docs::show(g, &name),
         Command::Graph { name, format } => docs::graph(g, &name, format),
