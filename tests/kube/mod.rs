@@ -7,6 +7,7 @@ pub mod fake_apiserver;
 mod kubectl;
 mod lock;
 mod opsctl;
+mod streams;
 mod top;
 
 use std::path::Path;
