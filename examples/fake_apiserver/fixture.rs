@@ -1,6 +1,8 @@
 //! Fixture loading: YAML documents become stored objects, with the bookkeeping a real
 //! cluster would have filled in (UIDs, timestamps, references by UID, Deployment revisions).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::store::{Store, new_uid, now};
@@ -8,13 +10,18 @@ use super::{Error, controller, resources, s};
 
 /// Loads the fixture: each document an object (or a `List`), namespaces created as needed,
 /// owner references and event subjects resolved by name to UIDs, Deployments given their
-/// ReplicaSets and revisions.
-pub fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
+/// ReplicaSets and revisions. `${NAME}` in a string is replaced by `vars[NAME]`.
+pub fn load_fixture(
+    store: &mut Store,
+    yaml: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), Error> {
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(yaml).map_err(|e| Error(format!("fixture: {e}")))?;
     let mut objects = Vec::new();
     for mut doc in docs {
         relative_times(&mut doc);
+        expand_vars(&mut doc, vars)?;
         match doc {
             Value::Null => {}
             Value::Object(_) if s(&doc, "/kind") == "List" => {
@@ -158,6 +165,50 @@ pub fn load_fixture(store: &mut Store, yaml: &str) -> Result<(), Error> {
                 store.put(res, dep);
             }
         }
+    }
+    Ok(())
+}
+
+/// Replaces `${NAME}` (letters, digits, `_`) in every string with `vars[NAME]`, so a fixture can
+/// point at services whose addresses are known only when the tests run. Other `$` text (e.g.
+/// opsctl's `${{ … }}`) is left alone.
+fn expand_vars(v: &mut Value, vars: &BTreeMap<String, String>) -> Result<(), Error> {
+    match v {
+        Value::String(text) if text.contains("${") => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("${") {
+                out.push_str(&rest[..at]);
+                let after = &rest[at + 2..];
+                let name_len = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                if name_len == 0 || !after[name_len..].starts_with('}') {
+                    out.push_str("${");
+                    rest = after;
+                    continue;
+                }
+                let name = &after[..name_len];
+                let value = vars.get(name).ok_or_else(|| {
+                    Error(format!("fixture: ${{{name}}} is used but has no value"))
+                })?;
+                out.push_str(value);
+                rest = &after[name_len + 1..];
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        Value::Array(items) => {
+            for item in items {
+                expand_vars(item, vars)?;
+            }
+        }
+        Value::Object(m) => {
+            for item in m.values_mut() {
+                expand_vars(item, vars)?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ async fn main() -> ExitCode {
         fixture_yaml,
         kubeconfig: kubeconfig.into(),
         fail,
+        // `${NAME}` in the fixture reads the environment.
+        vars: std::env::vars().collect(),
     };
     let running = match server::start(opts).await {
         Ok(r) => r,

@@ -1,5 +1,5 @@
 //! Pod subresources: `pods/log` from fixture annotations and `pods/eviction` with
-//! PodDisruptionBudget checks.
+//! PodDisruptionBudget checks (the streaming ones, exec and port-forward, are in streams.rs).
 
 use hyper::Response;
 use serde_json::{Value, json};
@@ -46,26 +46,21 @@ pub fn evict(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Bo
     ))
 }
 
-/// `pods/log` from the pod's `opsctl-test/log` / `opsctl-test/previous-log` annotations
-/// (`…-log.CONTAINER` overrides them per container).
-pub fn logs(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Body>, ApiError> {
-    let pods = pods_res()?;
-    let pod = state
-        .store()
-        .get(pods, ns, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(pods, name))?;
+/// The container a `pods/log` or `pods/exec` request means: the one named, else the pod's
+/// `kubectl.kubernetes.io/default-container`, else its only container; 400 like the real server
+/// otherwise.
+pub fn container_of(pod: &Value, requested: Option<&str>, name: &str) -> Result<String, ApiError> {
     let names: Vec<String> = ["/spec/containers", "/spec/initContainers"]
         .iter()
         .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
         .flatten()
         .map(|c| s(c, "/name").to_string())
         .collect();
-    let container = match r.query.get("container") {
+    let container = match requested {
         Some(c) if !c.is_empty() => c.to_string(),
         _ => {
             let default = s(
-                &pod,
+                pod,
                 "/metadata/annotations/kubectl.kubernetes.io~1default-container",
             );
             if !default.is_empty() {
@@ -85,6 +80,19 @@ pub fn logs(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Bod
             "container {container} is not valid for pod {name}"
         )));
     }
+    Ok(container)
+}
+
+/// `pods/log` from the pod's `opsctl-test/log` / `opsctl-test/previous-log` annotations
+/// (`…-log.CONTAINER` overrides them per container).
+pub fn logs(state: &State, r: &Req, ns: &str, name: &str) -> Result<Response<Body>, ApiError> {
+    let pods = pods_res()?;
+    let pod = state
+        .store()
+        .get(pods, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(pods, name))?;
+    let container = container_of(&pod, r.query.get("container"), name)?;
     let previous = r.query.flag("previous");
     let key = if previous {
         "opsctl-test/previous-log"

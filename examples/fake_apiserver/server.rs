@@ -11,6 +11,8 @@ mod computed;
 mod controller;
 #[path = "fixture.rs"]
 mod fixture;
+#[path = "inflate.rs"]
+mod inflate;
 #[path = "patch.rs"]
 mod patch;
 #[path = "pods.rs"]
@@ -21,12 +23,16 @@ mod protobuf;
 mod resources;
 #[path = "selector.rs"]
 mod selector;
+#[path = "spdy.rs"]
+mod spdy;
 #[path = "store.rs"]
 mod store;
+#[path = "streams.rs"]
+mod streams;
 #[path = "table.rs"]
 mod table;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
@@ -129,6 +135,9 @@ pub struct Options {
     /// Where to write the kubeconfig.
     pub kubeconfig: PathBuf,
     pub fail: Vec<FailRule>,
+    /// Values for `${NAME}` references in fixture strings (e.g. the address a pod's
+    /// `opsctl-test/forward` annotation tunnels to); a reference to a missing name is an error.
+    pub vars: BTreeMap<String, String>,
 }
 
 struct State {
@@ -136,6 +145,11 @@ struct State {
     token: String,
     fail: Mutex<Vec<FailRule>>,
     addr: SocketAddr,
+    vars: BTreeMap<String, String>,
+    /// Where `pods/exec` runs its processes: `SCRATCH/NAMESPACE/POD/CONTAINER`.
+    scratch: PathBuf,
+    /// Stops the server, and with it the exec processes and tunnels it started.
+    cancel: CancellationToken,
 }
 
 impl State {
@@ -237,7 +251,7 @@ impl Running {
     /// event). Watchers see the changes; they are not counted as writes. Replaced objects keep
     /// their UID and creation time unless the YAML gives them.
     pub fn upsert(&self, yaml: &str) -> Result<(), Error> {
-        fixture::load_fixture(&mut self.state.store(), yaml)
+        fixture::load_fixture(&mut self.state.store(), yaml, &self.state.vars)
     }
 
     /// Removes an object mid-test (no cascade; watchers see DELETED; not counted as a write).
@@ -254,6 +268,8 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.cancel.cancel();
+        // Best effort: an exec process still being killed may hold a file for a moment.
+        let _ = std::fs::remove_dir_all(&self.state.scratch);
     }
 }
 
@@ -268,7 +284,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     // kubectl tests and opsctl share one process; whoever installs first wins, both are ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut store = Store::new();
-    fixture::load_fixture(&mut store, &opts.fixture_yaml)?;
+    fixture::load_fixture(&mut store, &opts.fixture_yaml, &opts.vars)?;
     let (acceptor, ca_pem) = tls()?;
     let listener = TcpListener::bind(opts.listen)
         .await
@@ -280,13 +296,20 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     getrandom::fill(&mut raw).map_err(|e| Error(format!("random token: {e}")))?;
     let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     write_kubeconfig(&opts.kubeconfig, addr, &ca_pem, &token)?;
+    let cancel = CancellationToken::new();
     let state = Arc::new(State {
         store: Mutex::new(store),
         token,
         fail: Mutex::new(opts.fail),
         addr,
+        vars: opts.vars,
+        scratch: std::env::temp_dir().join(format!(
+            "fake-apiserver-{}-{}",
+            std::process::id(),
+            addr.port()
+        )),
+        cancel: cancel.clone(),
     });
-    let cancel = CancellationToken::new();
     tokio::spawn(accept_loop(
         listener,
         acceptor,
@@ -398,7 +421,10 @@ async fn accept_loop(
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, req).await) }
             });
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+            // Upgrades: exec and port-forward continue as WebSocket or SPDY on this connection.
+            let conn = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades();
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = conn => {}
@@ -596,6 +622,10 @@ struct Req {
     accept: String,
     content_type: String,
     body: Bytes,
+    headers: hyper::HeaderMap,
+    /// The connection after a `101 Switching Protocols` answer; taken by the streaming
+    /// subresources (exec, port-forward).
+    upgrade: Mutex<Option<hyper::upgrade::OnUpgrade>>,
 }
 
 impl Req {
@@ -626,7 +656,9 @@ impl Req {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body> {
+    let upgrade = hyper::upgrade::on(&mut req);
+    let headers = req.headers().clone();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
@@ -652,6 +684,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         accept,
         content_type,
         body,
+        headers,
+        upgrade: Mutex::new(Some(upgrade)),
     };
     let resp = if auth != format!("Bearer {}", state.token) {
         ApiError::new(401, "Unauthorized", "Unauthorized").response()
@@ -908,6 +942,12 @@ async fn route(state: &State, r: &Req) -> Result<Response<Body>, ApiError> {
         }
         (&Method::POST, Some(name), Some("eviction")) if res.plural == "pods" => {
             pods::evict(state, r, nsr, name)
+        }
+        (&Method::GET | &Method::POST, Some(name), Some("exec")) if res.plural == "pods" => {
+            streams::exec(state, r, nsr, name)
+        }
+        (&Method::GET | &Method::POST, Some(name), Some("portforward")) if res.plural == "pods" => {
+            streams::portforward(state, r, nsr, name)
         }
         (m, Some(name), Some("scale")) if res.subresources.contains(&"scale") => {
             scale(state, r, m, res, nsr, name)

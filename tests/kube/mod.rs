@@ -7,6 +7,7 @@ pub mod fake_apiserver;
 mod kubectl;
 mod lock;
 mod opsctl;
+mod streams;
 mod top;
 
 use std::path::Path;
@@ -38,6 +39,11 @@ impl Cluster {
     /// A server loaded with `yaml`, answering requests that match `fail` rules
     /// (`METHOD:PATH:STATUS`) with that error.
     pub fn with(yaml: &str, fail: &[&str]) -> Cluster {
+        Cluster::with_vars(yaml, fail, &[])
+    }
+
+    /// A server loaded with `yaml`, whose `${NAME}` references take their values from `vars`.
+    pub fn with_vars(yaml: &str, fail: &[&str], vars: &[(&str, String)]) -> Cluster {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -49,6 +55,10 @@ impl Cluster {
             fixture_yaml: yaml.to_string(),
             kubeconfig: dir.path().join("kubeconfig"),
             fail: fail.iter().map(|f| f.parse().expect("fail rule")).collect(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         let server = rt
             .block_on(fake_apiserver::start(opts))
