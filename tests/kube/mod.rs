@@ -9,6 +9,7 @@ mod lock;
 mod opsctl;
 mod streams;
 mod top;
+mod via;
 
 use std::path::Path;
 use std::process::Command;
