@@ -319,6 +319,74 @@ impl Deflater {
 mod tests {
     use super::*;
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn block(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = (pairs.len() as u32).to_be_bytes().to_vec();
+        for (k, v) in pairs {
+            for part in [k, v] {
+                out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// One zlib stream written by zlib itself (Python's, level 9, SPDY/3's dictionary, a sync
+    /// flush after each block), as kubectl's header compressor writes them: the first refers
+    /// into the dictionary, the second back into the first, the third is a dynamic-Huffman
+    /// block. The DICTID in the first bytes, e3c6a7c2, is also what kubectl 1.32 sends.
+    #[test]
+    fn inflates_zlib_written_header_blocks_with_the_spdy_dictionary() {
+        let mut i = Inflater::new(&super::super::spdy::dictionary());
+        let first = hex(
+            "78f9e3c6a7c202253a48f95b044eeaa626c646e0745752949a980b2d5a585341010f64701641a2311394\
+             bc190d00000000ffff",
+        );
+        assert_eq!(
+            i.inflate(&first).unwrap(),
+            block(&[
+                ("port", "5432"),
+                ("streamtype", "error"),
+                ("requestid", "0")
+            ])
+        );
+        assert_eq!(
+            i.inflate(&hex("224a33a85c4ac4d40b000000ffff")).unwrap(),
+            block(&[("port", "5432"), ("streamtype", "data"), ("requestid", "0")])
+        );
+        let third = hex(
+            "acd54b0a83401084e1abf40504bbe6e9715c242048842c428e1f8540b2eaa945addc7da8ddffccffe965\
+             bf6fb67d7bdc6cb6e36eabedc7d9f8d3ae3be27cbcd6fd9ac87bfa42d36c21e214d2620414e2319228a4\
+             c748a610c448a19025462a85a41869dc8f1dccb8534a8e91857b95c1909d5bda3250b8adf5c19c9ddbdb\
+             3a5092a4c3ac08d18ba244af8a14bd295af4ae88d117458d982539c2153d029220911441224b82445104\
+             89aa08124d7233764590e0d6b77f000000ffff",
+        );
+        let text: Vec<String> = (0..30)
+            .map(|i| {
+                format!(
+                    "content-type text/plain line {i} of a longer header value, x-request-{}",
+                    i * 7 % 13
+                )
+            })
+            .collect();
+        assert_eq!(i.inflate(&third).unwrap(), text.join(" ").into_bytes());
+    }
+
+    #[test]
+    fn a_stream_for_another_dictionary_is_refused() {
+        let mut i = Inflater::new(b"not the SPDY dictionary");
+        let err = i
+            .inflate(&hex("78f9e3c6a7c202253a48f95b044eeaa6"))
+            .unwrap_err();
+        assert!(err.contains("dictionary 0xe3c6a7c2"), "{err}");
+    }
+
     #[test]
     fn stored_blocks_round_trip() {
         let mut d = Deflater::default();

@@ -2,6 +2,7 @@
 //!
 //! `fake_apiserver --listen 127.0.0.1:0 --fixture objects.yaml --kubeconfig kubeconfig
 //! [--fail METHOD:PATH:STATUS]...` prints `listening on https://ADDR` once it serves.
+//! `${NAME}` in the fixture is replaced by the environment variable NAME.
 
 mod server;
 

@@ -361,7 +361,9 @@ where
                         }
                     }
                     PING => {
-                        if wr.write_all(&control(PING, 0, &payload)).await.is_err() {
+                        // Echoed, as the client's keep-alive expects.
+                        let pong = control(PING, 0, &payload);
+                        if wr.write_all(&pong).await.is_err() {
                             return;
                         }
                     }
