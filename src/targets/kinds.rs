@@ -219,8 +219,18 @@ async fn through(
         .ok_or_else(|| ActionError::Config(format!("{what}: the URL has no port")))?;
     let kube = clients.kube().await?;
     let forward = super::forward::start(kube, via, port, what).await?;
-    let ok = parsed.set_host(Some("127.0.0.1")).is_ok()
-        && parsed.set_port(Some(forward.local.port())).is_ok();
+    let postgres = matches!(parsed.scheme(), "postgres" | "postgresql");
+    // Postgres connects to `hostaddr` and checks TLS against `host` (libpq's rule), so the
+    // URL keeps its host name and only its address moves; others connect to the host.
+    let ok = if postgres {
+        parsed
+            .query_pairs_mut()
+            .append_pair("hostaddr", "127.0.0.1");
+        parsed.set_port(Some(forward.local.port())).is_ok()
+    } else {
+        parsed.set_host(Some("127.0.0.1")).is_ok()
+            && parsed.set_port(Some(forward.local.port())).is_ok()
+    };
     if !ok {
         return Err(ActionError::Config(format!(
             "{what}: cannot point the URL at the port-forward"

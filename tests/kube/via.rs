@@ -36,15 +36,20 @@ fn project(runbook: &str) -> Project {
     let p = Project::new();
     p.file(
         "opsctl.yaml",
-        "runbooks: [.]\nenvs:\n  prod:\n    kubernetes: { namespace: prod }\n    postgres:\n      direct: { url_env: OPSCTL_TEST_DATABASE_URL }\n      svc: { url_env: OPSCTL_TEST_DATABASE_URL, pool: 5, via: { k8s: { service: db } } }\n      pod: { url_env: OPSCTL_TEST_DATABASE_URL, via: { k8s: { pod: db-0, port: 5432 } } }\n    redis:\n      direct: { url_env: OPSCTL_TEST_REDIS_URL }\n      svc: { url_env: OPSCTL_TEST_REDIS_URL, via: { k8s: { service: redis, port: 16379 } } }\n      sel: { url_env: OPSCTL_TEST_REDIS_URL, via: { k8s: { selector: app=redis } } }\n",
+        "runbooks: [.]\nenvs:\n  prod:\n    kubernetes: { namespace: prod }\n    postgres:\n      direct: { url_env: OPSCTL_TEST_DATABASE_URL }\n      svc: { url_env: OPSCTL_TEST_DATABASE_URL, pool: 5, via: { k8s: { service: db } } }\n      pod: { url_env: OPSCTL_TEST_DATABASE_URL, via: { k8s: { pod: db-0, port: 5432 } } }\n      astray: { url_env: OPSCTL_TEST_DATABASE_URL, via: { k8s: { pod: redis-0 } } }\n    redis:\n      direct: { url_env: OPSCTL_TEST_REDIS_URL }\n      svc: { url_env: OPSCTL_TEST_REDIS_URL, via: { k8s: { service: redis, port: 16379 } } }\n      sel: { url_env: OPSCTL_TEST_REDIS_URL, via: { k8s: { selector: app=redis } } }\n",
     )
     .file("v.yaml", runbook);
     p
 }
 
 fn run(c: &Cluster, p: &Project, extra: &[&str]) -> Value {
-    let out = p
-        .opsctl()
+    let out = run_out(c, p, extra);
+    out.code(0);
+    out.json()
+}
+
+fn run_out(c: &Cluster, p: &Project, extra: &[&str]) -> crate::support::Out {
+    p.opsctl()
         .args(["run", "v", "--format", "json"])
         .args(extra)
         .env("KUBECONFIG", c.server.kubeconfig())
@@ -56,9 +61,7 @@ fn run(c: &Cluster, p: &Project, extra: &[&str]) -> Value {
             "OPSCTL_TEST_REDIS_URL",
             service_url("OPSCTL_TEST_REDIS_URL"),
         )
-        .run();
-    out.code(0);
-    out.json()
+        .run()
 }
 
 fn outputs<'a>(doc: &'a Value, id: &str) -> &'a Value {
@@ -106,6 +109,16 @@ fn postgres_and_redis_via_the_cluster_answer_as_directly() {
         assert_eq!(outputs(&doc, &format!("ping-{t}"))["value"], "PONG");
     }
     assert!(forwards(&c) >= 4, "the tunnels went through the API server");
+
+    // The traffic really travels the forward: a target whose URL reaches Postgres directly,
+    // but whose forward leads to a pod with nothing on that port, cannot connect.
+    let astray = project(&format!(
+        "name: v\ntitle: V\nsteps:\n  - id: astray\n    timeout: 10s\n    postgres: {{ target: astray, query: \"{query}\" }}\n"
+    ));
+    let out = run_out(&c, &astray, &[]);
+    out.code(1);
+    let step = &out.json()["steps"][0];
+    assert_eq!(step["status"], "error", "{step}");
 }
 
 #[test]
