@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod demo;
 mod dry_run;
+mod exec_admin;
 mod health;
 mod history;
 mod kube;

@@ -27,10 +27,14 @@ crate::action_args! {
         command: Option<StrList>,
         /// A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.
         shell: Option<Script>,
-        /// Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these.
+        /// Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these. `NAME_env: VAR` passes opsctl's `$VAR` as `NAME` (a secret: masked everywhere).
         env: StrMap,
         /// Working directory.
+        cwd: Option<String>,
+        /// Working directory (the same as `cwd`).
         dir: Option<String>,
+        /// Text fed to the command's standard input (then closed).
+        stdin: Option<String>,
         /// Declares the command changes nothing, so it needs no confirmation (false).
         readonly: bool,
     }
@@ -62,10 +66,16 @@ static SPEC: ActionSpec = ActionSpec {
             doc: "Run time.",
         },
     ],
-    exclusive: &[Exclusive {
-        names: &["command", "shell"],
-        required: true,
-    }],
+    exclusive: &[
+        Exclusive {
+            names: &["command", "shell"],
+            required: true,
+        },
+        Exclusive {
+            names: &["cwd", "dir"],
+            required: false,
+        },
+    ],
     mutating: "unless `readonly: true`",
     default_expect: "exit_code == 0",
 };
@@ -174,7 +184,11 @@ impl ActionImpl for Exec {
             };
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(rest)
-                .stdin(Stdio::null())
+                .stdin(if a.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0)
@@ -186,13 +200,26 @@ impl ActionImpl for Exec {
                 }
             }
             for (k, v) in &a.env.0 {
-                cmd.env(k, v);
+                match k.strip_suffix("_env").filter(|name| !name.is_empty()) {
+                    // Registered as a secret before the run (`Redactor::add_reachable`).
+                    Some(name) => {
+                        let value = std::env::var(v).map_err(|_| {
+                            ActionError::Config(format!(
+                                "exec: env `{k}`: environment variable {v} is not set"
+                            ))
+                        })?;
+                        cmd.env(name, value);
+                    }
+                    None => {
+                        cmd.env(k, v);
+                    }
+                }
             }
             for (k, v) in values.into_iter().flatten() {
                 cmd.env(k, crate::expr::text_of(v));
             }
             crate::exec::children::die_with_parent(&mut cmd);
-            if let Some(dir) = &a.dir {
+            if let Some(dir) = a.cwd.as_ref().or(a.dir.as_ref()) {
                 cmd.current_dir(dir);
             }
             let started = Instant::now();
@@ -201,6 +228,15 @@ impl ActionImpl for Exec {
             })?;
             // Dropped on timeout or cancellation: kills the whole process group.
             let group = child.id().map(crate::exec::children::Group::track);
+            if let (Some(text), Some(mut input)) = (a.stdin.clone(), child.stdin.take()) {
+                // Fed beside the reading, so a command that answers before it has read
+                // everything cannot dead-lock on a full pipe; closed when written.
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt as _;
+                    let _ = input.write_all(text.as_bytes()).await;
+                    let _ = input.shutdown().await;
+                });
+            }
             let stdout = tokio::spawn(read_capped(child.stdout.take()));
             let stderr = tokio::spawn(read_capped(child.stderr.take()));
             let status = child.wait().await;

@@ -1,0 +1,62 @@
+//! `exec` as the seeds' admin CLIs need it: JSON on stdout parsed into `json` (with a
+//! non-zero exit), `stdin`, `cwd`, and `NAME_env` values from the caller's environment
+//! that never show.
+
+use crate::support::Project;
+
+#[test]
+fn an_admin_cli_gets_stdin_cwd_and_a_secret_and_its_json_is_parsed() {
+    const CANARY: &str = "canary-admin-7Hq2Lw";
+    let p = Project::new();
+    std::fs::create_dir_all(p.path().join("work")).expect("mkdir");
+    p.file("opsctl.yaml", "runbooks: [.]\nenvs:\n  prod:\n    vars: { team: sre }\n")
+        .file(
+            "admin.yaml",
+            r#"name: admin
+title: Admin CLI
+steps:
+  - id: dlq
+    exec:
+      command: [sh, -c, 'cat > input.txt; pwd > where.txt; printf "{\"count\": 2, \"token_len\": %d}" "${#API_TOKEN}"; echo "token is $API_TOKEN" >&2; exit 3']
+      cwd: work
+      stdin: "retry job-1 job-2"
+      env: { API_TOKEN_env: OPSCTL_TEST_ADMIN_TOKEN, REGION: eu }
+      readonly: true
+    expect: ["exit_code == 3", "json.count == 2", "json.token_len == 19"]
+"#,
+        );
+    let out = p
+        .opsctl()
+        .args(["run", "admin", "--format", "json"])
+        .env("OPSCTL_TEST_ADMIN_TOKEN", CANARY)
+        .run();
+    out.code(0).never_shows(CANARY);
+    let step = &out.json()["steps"][0];
+    assert_eq!(step["status"], "ok", "{step}");
+    assert_eq!(step["outputs"]["json"]["count"], 2);
+    assert!(
+        step["outputs"]["stderr"]
+            .as_str()
+            .is_some_and(|e| e.contains("token is ")),
+        "{step}"
+    );
+    assert_eq!(p.read("work/input.txt"), "retry job-1 job-2");
+    assert!(p.read("work/where.txt").trim_end().ends_with("/work"));
+    let records = p.path().join(".state/opsctl/runs");
+    for entry in std::fs::read_dir(records).expect("records") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("record");
+        assert!(!text.contains(CANARY), "the record holds the secret");
+    }
+
+    // Without the variable: a located, one-line configuration error, nothing run.
+    let out = p.opsctl().args(["run", "admin", "--format", "json"]).run();
+    out.code(1);
+    let step = &out.json()["steps"][0];
+    assert_eq!(step["status"], "error");
+    assert!(
+        step["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("OPSCTL_TEST_ADMIN_TOKEN is not set")),
+        "{step}"
+    );
+}
