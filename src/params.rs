@@ -73,7 +73,7 @@ pub fn resolve_values(
             .find(|(k, _)| *k == p.name)
             .map(|(_, v)| v.clone());
         let value = match given_value {
-            Some(v) => match convert(&v, p.default.as_ref()) {
+            Some(v) => match convert_for(p, &v) {
                 Ok(v) => Some(v),
                 Err(why) => {
                     errors.push(
@@ -117,6 +117,16 @@ pub fn resolve_values(
             }
             continue;
         };
+        if let Err(why) = check_declared(p, &value) {
+            errors.push(
+                Diagnostic::error(Rule::InvalidValue, format!("param `{}`: {why}", p.name)).at(
+                    &runbook.file,
+                    p.span,
+                    "declared here",
+                ),
+            );
+            continue;
+        }
         if let Some(re) = &p.pattern {
             let text = text_of(&value);
             if !re.is_match(&text) {
@@ -146,6 +156,41 @@ pub fn resolve_values(
     } else {
         Err(errors)
     }
+}
+
+/// A given value as the param's `type` says (else as its default's type).
+pub fn convert_for(p: &crate::model::Param, v: &Value) -> Result<Value, String> {
+    use crate::model::ParamType;
+    let Some(ty) = p.ty else {
+        return convert(v, p.default.as_ref());
+    };
+    let text = text_of(v);
+    match ty {
+        ParamType::String => Ok(Value::String(text)),
+        ParamType::Int => convert(v, Some(&Value::from(0))),
+        ParamType::Number => convert(v, Some(&Value::from(0.5))),
+        ParamType::Bool => convert(v, Some(&Value::Bool(false))),
+        ParamType::Duration => crate::model::duration::parse_duration(text.trim())
+            .map(|_| Value::String(text.trim().to_string()))
+            .map_err(|e| format!("`{text}` is not a duration ({e}; e.g. 30s, 5m, 1h)")),
+    }
+}
+
+/// Whether a value (given, a default or an example) is one the param allows: of its
+/// `type` and among its `enum`.
+pub fn check_declared(p: &crate::model::Param, v: &Value) -> Result<(), String> {
+    let v = convert_for(p, v)?;
+    if let Some(choices) = &p.choices {
+        let text = text_of(&v);
+        if !choices.iter().any(|c| *c == v || text_of(c) == text) {
+            let names: Vec<String> = choices.iter().map(text_of).collect();
+            let hint = suggest::help(&text, names.iter().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(format!("`{text}` is not one of {}{hint}", names.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 /// A command-line string takes the type of the param's default (number, boolean).

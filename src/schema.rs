@@ -123,7 +123,9 @@ pub fn runbook_schema() -> Value {
                     "description": {"type": "string"},
                     "required": {"type": "boolean"},
                     "pattern": {"type": "string", "format": "regex"},
-                    "example": {}
+                    "example": {},
+                    "enum": {"type": "array", "minItems": 1, "description": "The values allowed (a menu when asked for on a terminal)."},
+                    "type": {"enum": ["string", "int", "number", "bool", "duration"], "description": "What a value must be (default: the default's type)."}
                 }
             },
             "step": {

@@ -14,6 +14,7 @@ mod lint_rules;
 mod loader_fuzz;
 mod lock;
 mod manifests;
+mod params;
 mod report;
 mod run_db;
 mod run_http;

@@ -19,10 +19,16 @@ use crate::report::{self, HumanReporter, JsonReporter, RecordWriter};
 fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared, i32> {
     let config = super::load_config(g)?;
     let library = Library::for_config(&config);
+    let mut params = opts.params.clone();
+    // On a terminal, a required param that was not given is asked for (not for a dry run:
+    // it shows what a run would need).
+    if !opts.dry_run && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        ask_missing_params(&library, &opts.name, &mut params)?;
+    }
     let req = Request {
         runbook: opts.name.clone(),
         env: g.env.clone(),
-        params: opts.params.clone(),
+        params,
         use_examples,
         tags: opts.tags.clone(),
         only: opts.only.clone(),
@@ -44,6 +50,87 @@ fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared
             Err(exit_code::INVALID)
         }
     }
+}
+
+/// Asks on the terminal for each required param without a value: a menu for an `enum`,
+/// the example and description as hints, validated as `--param` would be (three tries).
+fn ask_missing_params(library: &Library, name: &str, params: &mut Vec<String>) -> Result<(), i32> {
+    use std::io::{BufRead as _, Write as _};
+    let Ok(path) = library.resolve(name) else {
+        return Ok(()); // The run's own checks say what is wrong.
+    };
+    let mut lib = library.clone();
+    lib.add(path.clone());
+    let Ok(checked) = lib.load_checked(&path, None) else {
+        return Ok(());
+    };
+    let given: Vec<String> = params
+        .iter()
+        .filter_map(|p| crate::params::parse_cli_param(p).ok().map(|(k, _)| k))
+        .collect();
+    let stdin = std::io::stdin();
+    for p in &checked.runbook.params {
+        if !p.required || p.default.is_some() || given.contains(&p.name) {
+            continue;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "\n? param `{}`{}",
+            p.name,
+            p.description
+                .as_deref()
+                .map(|d| format!(" — {d}"))
+                .unwrap_or_default()
+        );
+        if let Some(choices) = &p.choices {
+            for (i, c) in choices.iter().enumerate() {
+                let _ = writeln!(err, "  {}) {}", i + 1, crate::expr::text_of(c));
+            }
+        }
+        drop(err);
+        let mut value = None;
+        for _ in 0..3 {
+            let hint = p
+                .example
+                .as_ref()
+                .map(|e| format!(" (e.g. {})", crate::expr::text_of(e)))
+                .unwrap_or_default();
+            eprint!("  {}{hint}: ", p.name);
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            if stdin.lock().read_line(&mut line).unwrap_or(0) == 0 {
+                eprintln!();
+                return Err(exit_code::INVALID);
+            }
+            let mut text = line.trim().to_string();
+            if let (Some(choices), Ok(n)) = (&p.choices, text.parse::<usize>()) {
+                if let Some(c) = n.checked_sub(1).and_then(|i| choices.get(i)) {
+                    text = crate::expr::text_of(c);
+                }
+            }
+            let ok = crate::params::check_declared(p, &serde_json::Value::String(text.clone()))
+                .and_then(|()| match &p.pattern {
+                    Some(re) if !re.is_match(&text) => {
+                        Err(format!("`{text}` does not match `{}`", re.as_str()))
+                    }
+                    _ => Ok(()),
+                });
+            match ok {
+                Ok(()) if !text.is_empty() => {
+                    value = Some(text);
+                    break;
+                }
+                Ok(()) => eprintln!("  a value is required"),
+                Err(why) => eprintln!("  {why}"),
+            }
+        }
+        match value {
+            Some(v) => params.push(format!("{}={v}", p.name)),
+            None => return Err(exit_code::INVALID),
+        }
+    }
+    Ok(())
 }
 
 pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {

@@ -32,7 +32,15 @@ pub const STEP_KEYS: &[&str] = &[
     "id", "name", "doc", "needs", "when", "tags", "timeout", "retry", "confirm", "expect",
     "warn_if", "fail_if", "capture",
 ];
-const PARAM_KEYS: &[&str] = &["default", "description", "required", "pattern", "example"];
+const PARAM_KEYS: &[&str] = &[
+    "default",
+    "description",
+    "required",
+    "pattern",
+    "example",
+    "enum",
+    "type",
+];
 const RETRY_KEYS: &[&str] = &["attempts", "delay", "until"];
 
 static NAME_RE: std::sync::LazyLock<Regex> =
@@ -207,6 +215,8 @@ fn load_params(cx: &mut Cx<'_>, node: &Node) -> Vec<Param> {
             required: false,
             pattern: None,
             example: None,
+            choices: None,
+            ty: None,
         };
         if !value.is_null() {
             if let Some(mut f) = Fields::of(cx, value, &format!("param `{name}`")) {
@@ -235,6 +245,35 @@ fn load_params(cx: &mut Cx<'_>, node: &Node) -> Vec<Param> {
                         }
                     }
                 }
+                if let Some(t) = f.take("type") {
+                    if let Some(text) = cx.string(t, "type") {
+                        param.ty = crate::model::ParamType::parse(&text);
+                        if param.ty.is_none() {
+                            cx.error(
+                                Rule::InvalidValue,
+                                format!(
+                                    "type `{text}` of param `{name}` is not one of {}",
+                                    crate::model::ParamType::NAMES.join(", ")
+                                ),
+                                t.span,
+                                "unknown type",
+                            );
+                        }
+                    }
+                }
+                if let Some(e) = f.take("enum") {
+                    match &e.value {
+                        crate::yaml::Value::Seq(items) if !items.is_empty() => {
+                            param.choices = Some(items.iter().map(scalar_json).collect());
+                        }
+                        _ => cx.error(
+                            Rule::InvalidType,
+                            format!("`enum` of param `{name}` must be a non-empty list of values"),
+                            e.span,
+                            "not a list",
+                        ),
+                    }
+                }
                 check_param_values(cx, &param, &f);
                 f.finish(cx, &format!("param `{name}`"), PARAM_KEYS);
             }
@@ -245,6 +284,19 @@ fn load_params(cx: &mut Cx<'_>, node: &Node) -> Vec<Param> {
 }
 
 fn check_param_values(cx: &mut Cx<'_>, p: &Param, f: &Fields<'_>) {
+    for (key, value) in [("default", &p.default), ("example", &p.example)] {
+        let Some(v) = value else { continue };
+        if let Err(why) = crate::params::check_declared(p, v) {
+            let span = f.key_span(key).unwrap_or(p.span);
+            cx.push(
+                Diagnostic::error(
+                    Rule::ParamExample,
+                    format!("{key} of param `{}`: {why}", p.name),
+                )
+                .at(cx.file, span, ""),
+            );
+        }
+    }
     if p.required && p.example.is_none() {
         cx.push(
             Diagnostic::error(

@@ -76,6 +76,46 @@ pub struct Param {
     pub required: bool,
     pub pattern: Option<regex::Regex>,
     pub example: Option<serde_json::Value>,
+    /// `enum:` the values allowed.
+    pub choices: Option<Vec<serde_json::Value>>,
+    /// `type:` what a value must be (else: the default's type).
+    pub ty: Option<ParamType>,
+}
+
+/// A param's `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Int,
+    Number,
+    Bool,
+    /// `30s`, `5m`, `1h` (kept as text, checked as a duration).
+    Duration,
+}
+
+impl ParamType {
+    pub const NAMES: &'static [&'static str] = &["string", "int", "number", "bool", "duration"];
+
+    pub fn parse(name: &str) -> Option<ParamType> {
+        Some(match name {
+            "string" => ParamType::String,
+            "int" | "integer" => ParamType::Int,
+            "number" => ParamType::Number,
+            "bool" | "boolean" => ParamType::Bool,
+            "duration" => ParamType::Duration,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Int => "int",
+            ParamType::Number => "number",
+            ParamType::Bool => "bool",
+            ParamType::Duration => "duration",
+        }
+    }
 }
 
 /// One step: exactly one action plus flow control and assertions.

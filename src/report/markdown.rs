@@ -34,10 +34,23 @@ pub fn render(checked: &Checked, env: &crate::config::EnvConfig) -> String {
                 if p.required { "yes" } else { "no" },
                 cell(&p.default),
                 cell(&p.example),
-                p.pattern.as_ref().map_or(String::new(), |r| format!(
-                    "`{}`",
-                    r.as_str().replace('|', "\\|")
-                )),
+                [
+                    p.ty.map(|t| format!("`{}`", t.as_str())),
+                    p.choices.as_ref().map(|c| format!(
+                        "one of {}",
+                        c.iter()
+                            .map(|v| format!("`{}`", crate::expr::text_of(v)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    p.pattern
+                        .as_ref()
+                        .map(|r| format!("`{}`", r.as_str().replace('|', "\\|"))),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
                 p.description.as_deref().unwrap_or("").replace('\n', " ")
             ));
         }
