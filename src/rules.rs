@@ -37,6 +37,7 @@ pub enum Rule {
     SqlInterpolation,
     DuplicateRunbook,
     HealthMutates,
+    CleanupReadsOutputs,
     Io,
 }
 
@@ -74,6 +75,7 @@ impl Rule {
         Rule::SqlInterpolation,
         Rule::DuplicateRunbook,
         Rule::HealthMutates,
+        Rule::CleanupReadsOutputs,
         Rule::Io,
     ];
 
@@ -271,6 +273,12 @@ impl Rule {
                 "health-mutates",
                 "A health runbook (named `health` or tagged `health`) has a step that mutates, asks a person, or calls a runbook that does.",
                 "`opsctl health` runs unattended, from cron or a CronJob, every hour: it must only look. A restart or a question in it would either never run or run without anyone deciding.",
+            ),
+            Rule::CleanupReadsOutputs => (
+                "F001",
+                "cleanup-reads-outputs",
+                "A clean-up step (`always: true` or under `finally:`) reads `steps.X.outputs` of a step that may not have produced them, without its `when` checking `steps.X.status`.",
+                "Clean-up runs after failures and Ctrl-C too, when the step it reads may have failed, been skipped or cancelled: its outputs are missing and the clean-up errors exactly when it is needed. Guard it: `when: steps.X.status == 'ok'`.",
             ),
             Rule::Io => (
                 "E001",

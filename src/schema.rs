@@ -51,6 +51,7 @@ pub fn runbook_schema() -> Value {
         }),
     );
     step_props.insert("confirm".into(), json!({"type": "boolean", "description": "Ask before running (always true for mutating actions)."}));
+    step_props.insert("always".into(), json!({"type": "boolean", "description": "Clean-up: runs once its needs have ended whatever their status, also after a failure or Ctrl-C."}));
     step_props.insert("expect".into(), expr_list());
     step_props.insert("warn_if".into(), expr_list());
     step_props.insert("fail_if".into(), expr_list());
@@ -112,7 +113,8 @@ pub fn runbook_schema() -> Value {
                 "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                 "additionalProperties": {"$ref": "#/definitions/param"}
             },
-            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/step"}}
+            "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/step"}},
+            "finally": {"type": "array", "items": {"$ref": "#/definitions/step"}, "description": "Clean-up steps: run after every other step, whatever happened (Ctrl-C included)."}
         },
         "definitions": {
             "param": {

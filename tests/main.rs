@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod dry_run;
 mod exec_admin;
+mod finally;
 mod health;
 mod history;
 mod kube;

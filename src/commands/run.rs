@@ -247,15 +247,36 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
             runner::LockPolicy::Take
         },
     };
+    let cleanup: Vec<String> = p
+        .checked
+        .runbook
+        .steps
+        .iter()
+        .filter(|s| s.always)
+        .map(|s| s.id.clone())
+        .collect();
     let outcome = runtime.block_on(async move {
         let interrupt = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\nopsctl: interrupted — cancelling running steps (Ctrl-C again to quit now)"
-                );
+                if cleanup.is_empty() {
+                    eprintln!(
+                        "\nopsctl: interrupted — cancelling running steps (Ctrl-C again to quit now)"
+                    );
+                } else {
+                    eprintln!(
+                        "\nopsctl: interrupted — cancelling running steps, then running the clean-up ({}); Ctrl-C again to quit now and leave it undone",
+                        cleanup.join(", ")
+                    );
+                }
                 interrupt.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    if !cleanup.is_empty() {
+                        eprintln!(
+                            "opsctl: quit — clean-up steps may be left undone: {} (see the record)",
+                            cleanup.join(", ")
+                        );
+                    }
                     crate::exec::children::kill_all();
                     std::process::exit(exit_code::INTERRUPTED);
                 }

@@ -79,8 +79,12 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
                         // One bound for the whole run, nested runs included. A `runbook`
                         // step takes no slot itself: its steps do (and it would otherwise
                         // hold one while they wait for theirs).
-                        let permit = if run.checked.runbook.steps[i].action.action.runs_steps() {
+                        let step = &run.checked.runbook.steps[i];
+                        let permit = if step.action.action.runs_steps() {
                             None
+                        } else if step.always {
+                            // Clean-up waits for a slot even after Ctrl-C.
+                            run.shared.permits.clone().acquire_owned().await.ok()
                         } else {
                             let acquired = tokio::select! {
                                 p = run.shared.permits.clone().acquire_owned() => p.ok(),
@@ -186,10 +190,11 @@ enum Gate {
 
 /// All needs have ended: run, or skip (and why).
 fn gate(run: &RunCtx, i: usize) -> Gate {
-    if run.shared.cancel.is_cancelled() {
+    let step = &run.checked.runbook.steps[i];
+    // Clean-up (`always`, `finally`) runs after Ctrl-C and after failures too.
+    if run.shared.cancel.is_cancelled() && !step.always {
         return Gate::Skip(Box::new(cancelled_before_start()));
     }
-    let step = &run.checked.runbook.steps[i];
     let graph = &run.checked.graph;
     let plan = run.shared.mode == Mode::Plan;
     // In a plan, what comes after a step that was not executed is not executed either:
@@ -224,6 +229,7 @@ fn gate(run: &RunCtx, i: usize) -> Gate {
                 }
             }
         }
+        None if step.always => return Gate::Run,
         None => {
             let failed = graph.needs[i]
                 .iter()

@@ -171,6 +171,13 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         }
     }
 
+    // A clean-up step (`always`, `finally`) is not stopped by Ctrl-C: it runs to its end
+    // or its timeout (a second Ctrl-C quits opsctl outright).
+    let cancel = if step.always {
+        tokio_util::sync::CancellationToken::new()
+    } else {
+        shared.cancel.clone()
+    };
     let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     let delay = step.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
     let cx = StepContext {
@@ -202,13 +209,13 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         } else if action.times_itself() {
             tokio::select! {
                 biased;
-                () = shared.cancel.cancelled() => None,
+                () = cancel.cancelled() => None,
                 r = action.execute(&cx, args.clone()) => Some(Ok(r)),
             }
         } else {
             tokio::select! {
                 biased;
-                () = shared.cancel.cancelled() => None,
+                () = cancel.cancelled() => None,
                 r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
             }
         };
@@ -250,7 +257,7 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
             at: now(),
         });
         tokio::select! {
-            () = shared.cancel.cancelled() => {
+            () = cancel.cancelled() => {
                 let mut o = Outcome::simple(StepStatus::Cancelled, "cancelled between retries");
                 o.attempts = attempt;
                 break o;

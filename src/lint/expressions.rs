@@ -73,6 +73,15 @@ fn outputs_of(step: &Step) -> Vec<&str> {
 }
 
 impl ExprCx<'_> {
+    /// Whether the step's `when` reads `steps.<id>.status` (a guard for reading its outputs).
+    fn when_checks_status_of(&self, id: &str) -> bool {
+        self.step.when.as_ref().is_some_and(|w| {
+            w.refs().iter().any(|r| {
+                r.root == "steps" && r.name_at(0) == Some(id) && r.name_at(1) == Some("status")
+            })
+        })
+    }
+
     fn diag(&self, rule: Rule, message: String, r: &Ref, label: &str) -> Diagnostic {
         Diagnostic::error(
             rule,
@@ -338,8 +347,19 @@ impl ExprCx<'_> {
             None => {}
             Some(Seg::Name(f)) if f == "status" => {}
             Some(Seg::Name(f)) if f == "outputs" => {
+                let other = &self.runbook.steps[target];
+                if self.step.always && !other.always && !self.when_checks_status_of(id) {
+                    diags.push(
+                        self.diag(
+                            Rule::CleanupReadsOutputs,
+                            format!("clean-up step `{}` reads outputs of `{id}`, which may not exist when it runs (after a failure or Ctrl-C)", self.step.id),
+                            r,
+                            "may be missing",
+                        )
+                        .help(format!("add `when: steps.{id}.status == 'ok'` to step `{}`, or read only `steps.{id}.status`", self.step.id)),
+                    );
+                }
                 if let Some(Seg::Name(out)) = r.path.get(2) {
-                    let other = &self.runbook.steps[target];
                     let outputs = outputs_of(other);
                     if !outputs.contains(&out.as_str()) {
                         diags.push(

@@ -27,10 +27,11 @@ pub const TOP_KEYS: &[&str] = &[
     "tags",
     "params",
     "steps",
+    "finally",
 ];
 pub const STEP_KEYS: &[&str] = &[
-    "id", "name", "doc", "needs", "when", "tags", "timeout", "retry", "confirm", "expect",
-    "warn_if", "fail_if", "capture",
+    "id", "name", "doc", "needs", "when", "tags", "timeout", "retry", "confirm", "always",
+    "expect", "warn_if", "fail_if", "capture",
 ];
 const PARAM_KEYS: &[&str] = &[
     "default",
@@ -171,6 +172,30 @@ pub fn load_runbook(
             Vec::new()
         }
     };
+    // `finally:` steps run after every other step, whatever happened (Ctrl-C included):
+    // each is `always` and needs every step of `steps`.
+    let mut steps: Vec<crate::model::Step> = steps;
+    if let Some(n) = top.take("finally") {
+        match &n.value {
+            Value::Seq(items) => {
+                let main: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+                for item in items {
+                    if let Some(mut step) = load_step(&mut cx, registry, item, &mut broken) {
+                        step.always = true;
+                        step.finally = true;
+                        for id in &main {
+                            if !step.needs.iter().any(|(n, _)| n == id) {
+                                step.needs.push((id.clone(), step.id_span));
+                            }
+                        }
+                        steps.push(step);
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => cx.type_error(n, "finally", "a list of steps"),
+        }
+    }
     top.finish(&mut cx, "runbook", TOP_KEYS);
     Some((
         Runbook {
@@ -383,6 +408,10 @@ fn load_step(
         .unwrap_or(DEFAULT_TIMEOUT);
     let retry = f.take("retry").and_then(|n| load_retry(cx, n));
     let confirm = f.take("confirm").and_then(|n| cx.bool(n, "confirm"));
+    let always = f
+        .take("always")
+        .and_then(|n| cx.bool(n, "always"))
+        .unwrap_or(false);
     let expect = f.take("expect").map(|n| expr_list(cx, n, "expect"));
     let warn_if = f
         .take("warn_if")
@@ -466,6 +495,8 @@ fn load_step(
         timeout,
         retry,
         confirm,
+        always,
+        finally: false,
         action: ActionCall {
             action,
             key_span,

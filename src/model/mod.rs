@@ -131,6 +131,11 @@ pub struct Step {
     pub timeout: Duration,
     pub retry: Option<Retry>,
     pub confirm: Option<bool>,
+    /// `always: true` (and every step of `finally:`): runs once its needs have ended,
+    /// whatever their status, and also after Ctrl-C or a failure elsewhere.
+    pub always: bool,
+    /// Listed under the runbook's `finally:` (runs after every other step).
+    pub finally: bool,
     pub action: ActionCall,
     /// `None`: the action's default expectation applies.
     pub expect: Option<Vec<Expr>>,
