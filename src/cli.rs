@@ -123,7 +123,12 @@ pub enum CliCommand {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Runbook name (or path to a runbook file)
-    pub name: String,
+    #[arg(required_unless_present = "resume")]
+    pub name: Option<String>,
+    /// Resume the run of this record: run again what failed, errored or was cancelled and
+    /// everything after it; reuse what succeeded (its services are not contacted again)
+    #[arg(long, value_name = "RECORD", conflicts_with_all = ["dry_run", "name"])]
+    pub resume: Option<PathBuf>,
     /// A param: key=value (repeatable)
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -269,7 +274,8 @@ impl Cli {
             },
         };
         let run_options = |a: RunArgs| RunOptions {
-            name: a.name,
+            name: a.name.unwrap_or_default(),
+            resume: a.resume,
             params: a.params,
             dry_run: a.dry_run,
             examples: a.examples,

@@ -11,7 +11,7 @@ pub struct Invocation {
     pub command: Command,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Global {
     pub config: Option<PathBuf>,
     pub env: Option<String>,
@@ -61,6 +61,8 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub name: String,
+    /// `run --resume RECORD`.
+    pub resume: Option<PathBuf>,
     pub params: Vec<String>,
     pub dry_run: bool,
     pub examples: bool,

@@ -17,6 +17,7 @@ mod lock;
 mod manifests;
 mod params;
 mod report;
+mod resume;
 mod run_db;
 mod run_http;
 mod safety;

@@ -15,6 +15,157 @@ use crate::redact::Redactor;
 use crate::report::prompt::Prompter;
 use crate::report::{self, HumanReporter, JsonReporter, RecordWriter};
 
+/// `run --resume RECORD`: what the earlier run was, and which of its steps to reuse.
+mod resume {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use crate::exec::context::Reused;
+    use crate::exec::events::SkipReason;
+    use crate::exec::runner::Prepared;
+    use crate::exec::{Event, Mode, StepStatus};
+    use crate::report::summary::{Finished, Summary};
+
+    pub struct Earlier {
+        pub run_id: String,
+        pub runbook: String,
+        pub env: String,
+        /// `key=value` as `--param` takes them.
+        pub params: Vec<String>,
+        pub summary: Summary,
+    }
+
+    pub fn read(path: &Path) -> Result<Earlier, String> {
+        let record = crate::report::record::read(path).map_err(|e| e.to_string())?;
+        let header = record.events.iter().find_map(|e| match e {
+            Event::Record {
+                run_id,
+                runbook,
+                mode,
+                env,
+                params,
+                ..
+            } => Some((
+                run_id.clone(),
+                runbook.clone(),
+                *mode,
+                env.clone(),
+                params.clone(),
+            )),
+            _ => None,
+        });
+        let Some((run_id, runbook, mode, env, params)) = header else {
+            return Err(format!(
+                "{}: no record header (not a run record?)",
+                path.display()
+            ));
+        };
+        if mode != Mode::Run {
+            return Err(format!(
+                "{}: run {run_id} was a {}, not a run: nothing was done to resume",
+                path.display(),
+                mode.as_str()
+            ));
+        }
+        let mut summary = Summary::new();
+        for e in &record.events {
+            summary.add(e);
+        }
+        let params = params
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| format!("{k}={}", crate::expr::text_of(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Earlier {
+            run_id,
+            runbook,
+            env,
+            params,
+            summary,
+        })
+    }
+
+    /// Which steps to reuse (per step index) and the ids of those that run again: what
+    /// ended fail, error or cancelled, what did not run for lack of a yes or because of
+    /// those, what the record lacks — and everything downstream of them. A reused step
+    /// whose secret output a re-run step may read is run again too (records hold no
+    /// secrets).
+    pub fn plan(
+        p: &Prepared,
+        earlier: &Earlier,
+    ) -> Result<(Vec<Option<Reused>>, Vec<String>), String> {
+        let rb = &p.checked.runbook;
+        let graph = &p.checked.graph;
+        let by_id: HashMap<&str, &Finished> = earlier
+            .summary
+            .top_level()
+            .into_iter()
+            .map(|f| (f.id.as_str(), f))
+            .collect();
+        let n = rb.steps.len();
+        let mut rerun: Vec<bool> = rb
+            .steps
+            .iter()
+            .map(|s| match by_id.get(s.id.as_str()) {
+                None => true,
+                Some(f) => match f.status {
+                    StepStatus::Ok | StepStatus::Warn => false,
+                    StepStatus::Skipped => {
+                        f.plan.is_some() || !matches!(f.skip, Some(SkipReason::When) | None)
+                    }
+                    _ => true,
+                },
+            })
+            .collect();
+        loop {
+            let before = rerun.clone();
+            for i in 0..n {
+                if graph.needs[i].iter().any(|&j| rerun[j]) {
+                    rerun[i] = true;
+                }
+            }
+            for j in 0..n {
+                let secret = !rb.steps[j].action.action.secret_outputs().is_empty();
+                if !rerun[j] && secret && (0..n).any(|i| rerun[i] && graph.is_ancestor(j, i)) {
+                    rerun[j] = true;
+                }
+            }
+            if rerun == before {
+                break;
+            }
+        }
+        let again: Vec<String> = (0..n)
+            .filter(|&i| rerun[i])
+            .map(|i| rb.steps[i].id.clone())
+            .collect();
+        if again.is_empty() {
+            return Err(format!(
+                "run {} of `{}` ended with every step done; nothing to resume",
+                earlier.run_id, earlier.runbook
+            ));
+        }
+        let reused = (0..n)
+            .map(|i| {
+                if rerun[i] {
+                    return None;
+                }
+                let f = by_id.get(rb.steps[i].id.as_str())?;
+                Some(Reused {
+                    status: f.status,
+                    outputs: f.outputs.as_object().cloned().unwrap_or_default(),
+                    message: f.message.clone(),
+                    run_id: earlier.run_id.clone(),
+                })
+            })
+            .collect();
+        Ok((reused, again))
+    }
+}
+
 /// Loads and checks what the run needs; problems are printed (exit 2).
 fn prepare(g: &Global, opts: &RunOptions, use_examples: bool) -> Result<Prepared, i32> {
     let config = super::load_config(g)?;
@@ -167,10 +318,65 @@ pub fn dry_run(g: &Global, opts: &RunOptions) -> i32 {
 }
 
 pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
-    let p = match prepare(g, opts, false) {
+    let resumed = match &opts.resume {
+        None => None,
+        Some(_) if mode != Mode::Run => {
+            eprintln!("opsctl: --resume goes with `run`, not `plan`");
+            return exit_code::INVALID;
+        }
+        Some(path) => match resume::read(path) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("opsctl: cannot resume: {e}");
+                return exit_code::INVALID;
+            }
+        },
+    };
+    let (g, opts) = match &resumed {
+        Some(r) => {
+            let g = Global {
+                env: g.env.clone().or_else(|| Some(r.env.clone())),
+                ..g.clone()
+            };
+            let mut opts = opts.clone();
+            opts.name = r.runbook.clone();
+            // The earlier run's params, then any given now (the last one wins).
+            let mut params = r.params.clone();
+            params.extend(opts.params.iter().cloned());
+            opts.params = params;
+            (g, opts)
+        }
+        None => (g.clone(), opts.clone()),
+    };
+    let (g, opts) = (&g, &opts);
+    let mut p = match prepare(g, opts, false) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Some(r) = &resumed {
+        match resume::plan(&p, r) {
+            Ok((reused, rerun)) => {
+                eprintln!(
+                    "opsctl: resuming run {} of `{}` in {}: running again {}; reusing the results of {}",
+                    r.run_id,
+                    r.runbook,
+                    p.env.name,
+                    rerun.join(", "),
+                    if reused.iter().flatten().count() == 0 {
+                        "no step".to_string()
+                    } else {
+                        format!("{} steps", reused.iter().flatten().count())
+                    }
+                );
+                p.reused = reused;
+                p.resumes = Some(r.run_id.clone());
+            }
+            Err(e) => {
+                eprintln!("opsctl: cannot resume: {e}");
+                return exit_code::INVALID;
+            }
+        }
+    }
     let run_id = crate::exec::new_run_id();
     let record_path = opts
         .record

@@ -90,6 +90,20 @@ pub struct RunCtx {
     planned: Vec<AtomicBool>,
     /// Steps that did not get the yes they needed.
     declined: Vec<AtomicBool>,
+    /// `run --resume`: results taken from the earlier run instead of running the step.
+    pub reused: Vec<Option<Reused>>,
+    /// `run --resume`: the run this one resumes (said in the record's first line).
+    pub resumes: Option<String>,
+}
+
+/// A step's result reused from an earlier run's record (`run --resume`).
+#[derive(Clone, Debug)]
+pub struct Reused {
+    pub status: super::StepStatus,
+    pub outputs: Map<String, serde_json::Value>,
+    pub message: Option<String>,
+    /// The run it comes from.
+    pub run_id: String,
 }
 
 impl RunCtx {
@@ -127,6 +141,8 @@ impl RunCtx {
             causes: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
             planned: (0..n).map(|_| AtomicBool::new(false)).collect(),
             declined: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            reused: vec![None; n],
+            resumes: None,
         }
     }
 

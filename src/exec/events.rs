@@ -169,6 +169,9 @@ pub enum Event {
         user: String,
         host: String,
         at: DateTime<Utc>,
+        /// `run --resume`: the run this one resumes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<String>,
     },
     RunStarted {
         run_id: String,

@@ -55,6 +55,10 @@ pub struct Prepared {
     pub selected: Option<Vec<bool>>,
     /// Warnings found while checking (the run goes ahead).
     pub warnings: Vec<Diagnostic>,
+    /// `run --resume`: per step, the result reused from the earlier run.
+    pub reused: Vec<Option<super::context::Reused>>,
+    /// `run --resume`: the run this one resumes.
+    pub resumes: Option<String>,
 }
 
 /// Loads and checks everything a run needs. Errors are every problem found, located;
@@ -109,6 +113,8 @@ pub fn prepare(
         redactor,
         selected,
         warnings,
+        reused: Vec::new(),
+        resumes: None,
     })
 }
 
@@ -300,14 +306,19 @@ pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
         aborted: AtomicBool::new(false),
         lock,
     });
-    let ctx = Arc::new(RunCtx::new(
+    let mut ctx = RunCtx::new(
         shared.clone(),
         p.checked,
         p.params,
         String::new(),
         p.selected,
         0,
-    ));
+    );
+    if p.reused.len() == ctx.reused.len() {
+        ctx.reused = p.reused;
+    }
+    ctx.resumes = p.resumes;
+    let ctx = Arc::new(ctx);
     let outcome = super::run(ctx, None).await;
     if let Some(lock) = &shared.lock {
         lock.release(&shared.clients).await;

@@ -46,6 +46,7 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
             user: shared.user.clone(),
             host: super::current_host(),
             at: now(),
+            resumes: run.resumes.clone(),
         });
     }
     shared.sink.emit(Event::RunStarted {
@@ -72,6 +73,32 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
 
     loop {
         while let Some(i) = ready.pop() {
+            // `run --resume`: a step that succeeded before is not run (or contacted) again.
+            if let Some(r) = &run.reused[i] {
+                let mut o = Outcome::simple(
+                    r.status,
+                    format!(
+                        "reused from run {}{}",
+                        r.run_id,
+                        r.message
+                            .as_deref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    ),
+                );
+                o.outputs = r.outputs.clone();
+                finish(
+                    &run,
+                    i,
+                    o,
+                    0,
+                    &mut pending,
+                    &mut ready,
+                    &mut any_warn,
+                    &mut any_failed,
+                );
+                continue;
+            }
             match gate(&run, i) {
                 Gate::Run => {
                     let run = run.clone();
