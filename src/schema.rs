@@ -51,6 +51,10 @@ pub fn runbook_schema() -> Value {
         }),
     );
     step_props.insert("confirm".into(), json!({"type": "boolean", "description": "Ask before running (always true for mutating actions)."}));
+    step_props.insert("foreach".into(), json!({"type": "string", "description": "An expression giving a list: the step runs once per item (the item in scope as `item`, or the `as` name)."}));
+    step_props.insert("as".into(), json!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "With foreach: the item's name (default item)."}));
+    step_props.insert("max_parallel".into(), json!({"type": "integer", "minimum": 1, "description": "With foreach: items running at once (default 10)."}));
+    step_props.insert("max".into(), json!({"type": "integer", "minimum": 1, "description": "With foreach: refuse a longer list before running any item."}));
     step_props.insert("always".into(), json!({"type": "boolean", "description": "Clean-up: runs once its needs have ended whatever their status, also after a failure or Ctrl-C."}));
     step_props.insert("expect".into(), expr_list());
     step_props.insert("warn_if".into(), expr_list());

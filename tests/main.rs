@@ -8,6 +8,7 @@ mod demo;
 mod dry_run;
 mod exec_admin;
 mod finally;
+mod foreach;
 mod health;
 mod history;
 mod kube;

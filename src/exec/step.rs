@@ -75,6 +75,9 @@ impl Outcome {
 /// Runs step `i` of `run` (its needs have ended and its `when`, if any, held).
 pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     let step = &run.checked.runbook.steps[i];
+    if let Some(fe) = &step.foreach {
+        return run_foreach(&run, i, fe).await;
+    }
     let shared = &run.shared;
     let action = step.action.action;
     let path = run.path(i);
@@ -178,93 +181,19 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
     } else {
         shared.cancel.clone()
     };
-    let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
-    let delay = step.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
-    let cx = StepContext {
-        run: run.clone(),
-        index: i,
-        path: path.clone(),
-        timeout: step.timeout,
-        dry_run: false,
-    };
     let started = Instant::now();
-    let mut attempt = 0;
-    let outcome = loop {
-        attempt += 1;
-        shared.sink.emit(Event::StepStarted {
-            path: path.clone(),
-            id: step.id.clone(),
-            name: step.title().to_string(),
-            action: action.spec().name.to_string(),
-            description: description.clone(),
-            args: args.clone(),
-            mutating,
-            attempt,
-            at: now(),
-        });
-        let result = if action.runs_steps() {
-            // A nested run is bounded by its own steps' timeouts and ends its steps itself
-            // on Ctrl-C, so the record gets every one of them.
-            Some(Ok(action.execute(&cx, args.clone()).await))
-        } else if action.times_itself() {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => None,
-                r = action.execute(&cx, args.clone()) => Some(Ok(r)),
-            }
-        } else {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => None,
-                r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
-            }
-        };
-        let outcome = match result {
-            None => {
-                let msg = if mutating {
-                    "cancelled while running; the change may already have been applied"
-                } else {
-                    "cancelled"
-                };
-                let mut o = Outcome::simple(StepStatus::Cancelled, msg);
-                o.attempts = attempt;
-                break o;
-            }
-            Some(Err(_elapsed)) => {
-                let mut o = Outcome::simple(
-                    StepStatus::Error,
-                    format!("timed out after {}", format_duration(step.timeout)),
-                );
-                o.attempts = attempt;
-                o
-            }
-            Some(Ok(r)) => crate::expr::jq::with_budget(budget(), || {
-                finish_attempt(&site, step, &scope, r, action, attempt)
-            }),
-        };
-        // A failure that cannot go away (bad arguments, a missing target, a refused
-        // write) is not retried.
-        let lasting = outcome.error.is_some_and(|k| !k.transient());
-        if outcome.status.succeeded() || attempt >= attempts || lasting {
-            break outcome;
-        }
-        shared.sink.emit(Event::StepRetrying {
-            path: path.clone(),
-            attempt,
-            status: outcome.status,
-            message: outcome.message.clone().unwrap_or_default(),
-            delay_ms: delay.as_millis() as u64,
-            at: now(),
-        });
-        tokio::select! {
-            () = cancel.cancelled() => {
-                let mut o = Outcome::simple(StepStatus::Cancelled, "cancelled between retries");
-                o.attempts = attempt;
-                break o;
-            }
-            () = tokio::time::sleep(delay) => {}
-        }
-    };
+    let outcome = attempt_loop(
+        &run,
+        i,
+        &path,
+        &args,
+        &scope,
+        &description,
+        mutating,
+        &cancel,
+        true,
+    )
+    .await;
     let mut outcome = Outcome {
         duration_ms: Some(elapsed_ms(started)),
         ..outcome
@@ -602,4 +531,333 @@ impl Site<'_> {
 /// Milliseconds since `start`.
 pub fn elapsed_ms(start: Instant) -> u64 {
     start.elapsed().as_millis() as u64
+}
+
+/// Runs a step's action once or, with `retry`, until it succeeds or its attempts are
+/// spent; each attempt bounded by the step's timeout and ended early by `cancel`.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_loop(
+    run: &Arc<RunCtx>,
+    i: usize,
+    path: &str,
+    args: &Value,
+    scope: &Arc<Scope>,
+    description: &str,
+    mutating: bool,
+    cancel: &tokio_util::sync::CancellationToken,
+    announce: bool,
+) -> Outcome {
+    let step = &run.checked.runbook.steps[i];
+    let shared = &run.shared;
+    let action = step.action.action;
+    let path = path.to_string();
+    let description = description.to_string();
+    let site = Site {
+        runbook: &run.checked.runbook.name,
+        step: &step.id,
+        redactor: &shared.redactor,
+    };
+    let budget = || Instant::now() + step.timeout;
+    let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+    let delay = step.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
+    let cx = StepContext {
+        run: run.clone(),
+        index: i,
+        path: path.clone(),
+        timeout: step.timeout,
+        dry_run: false,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if announce {
+            shared.sink.emit(Event::StepStarted {
+                path: path.clone(),
+                id: step.id.clone(),
+                name: step.title().to_string(),
+                action: action.spec().name.to_string(),
+                description: description.clone(),
+                args: args.clone(),
+                mutating,
+                attempt,
+                at: now(),
+            });
+        }
+        let result = if action.runs_steps() {
+            // A nested run is bounded by its own steps' timeouts and ends its steps itself
+            // on Ctrl-C, so the record gets every one of them.
+            Some(Ok(action.execute(&cx, args.clone()).await))
+        } else if action.times_itself() {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => None,
+                r = action.execute(&cx, args.clone()) => Some(Ok(r)),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => None,
+                r = tokio::time::timeout(step.timeout, action.execute(&cx, args.clone())) => Some(r),
+            }
+        };
+        let outcome = match result {
+            None => {
+                let msg = if mutating {
+                    "cancelled while running; the change may already have been applied"
+                } else {
+                    "cancelled"
+                };
+                let mut o = Outcome::simple(StepStatus::Cancelled, msg);
+                o.attempts = attempt;
+                break o;
+            }
+            Some(Err(_elapsed)) => {
+                let mut o = Outcome::simple(
+                    StepStatus::Error,
+                    format!("timed out after {}", format_duration(step.timeout)),
+                );
+                o.attempts = attempt;
+                o
+            }
+            Some(Ok(r)) => crate::expr::jq::with_budget(budget(), || {
+                finish_attempt(&site, step, scope, r, action, attempt)
+            }),
+        };
+        // A failure that cannot go away (bad arguments, a missing target, a refused
+        // write) is not retried.
+        let lasting = outcome.error.is_some_and(|k| !k.transient());
+        if outcome.status.succeeded() || attempt >= attempts || lasting {
+            break outcome;
+        }
+        shared.sink.emit(Event::StepRetrying {
+            path: path.clone(),
+            attempt,
+            status: outcome.status,
+            message: outcome.message.clone().unwrap_or_default(),
+            delay_ms: delay.as_millis() as u64,
+            at: now(),
+        });
+        tokio::select! {
+            () = cancel.cancelled() => {
+                let mut o = Outcome::simple(StepStatus::Cancelled, "cancelled between retries");
+                o.attempts = attempt;
+                break o;
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Severity of an item's status, to grade a `foreach` step by its worst item.
+fn severity(s: StepStatus) -> u8 {
+    match s {
+        StepStatus::Skipped => 0,
+        StepStatus::Ok => 1,
+        StepStatus::Warn => 2,
+        StepStatus::Cancelled => 3,
+        StepStatus::Fail => 4,
+        StepStatus::Error => 5,
+    }
+}
+
+/// A `foreach` step: the action once per item of the list, at most `max_parallel` at a
+/// time, each with its own arguments and assertions (the item in scope); a mutation asks
+/// once for the whole list; `max` refuses a longer list before anything runs. Outputs:
+/// `results` (per item: `item`, `status`, `message`, `outputs`), `count` and the count
+/// of each status; the step ends with its worst item's status.
+async fn run_foreach(run: &Arc<RunCtx>, i: usize, fe: &crate::model::Foreach) -> Outcome {
+    let step = &run.checked.runbook.steps[i];
+    let shared = &run.shared;
+    let action = step.action.action;
+    let path = run.path(i);
+    let scope = Arc::new(run.scope.clone());
+    let site = Site {
+        runbook: &run.checked.runbook.name,
+        step: &step.id,
+        redactor: &shared.redactor,
+    };
+    let budget = || Instant::now() + step.timeout;
+    let list = match crate::expr::jq::with_budget(budget(), || fe.list.eval_json(&scope)) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            return Outcome::error(site.err(
+                "foreach",
+                &format!("gives {}, not a list", crate::expr::text_of(&other)),
+            ));
+        }
+        Err(e) => return Outcome::error(site.err("foreach", &e.message)),
+    };
+    if let Some(max) = fe.max {
+        if list.len() > max {
+            let mut o = Outcome::simple(
+                StepStatus::Fail,
+                format!(
+                    "refused: {} items, above max {max}; none was run",
+                    list.len()
+                ),
+            );
+            o.error = Some(crate::actions::ErrorKind::Refused);
+            return o;
+        }
+    }
+    if action.asks_person() || action.runs_steps() {
+        return Outcome::error(site.err(
+            "foreach",
+            &format!("`{}` steps do not loop", action.spec().name),
+        ));
+    }
+    let mut items = Vec::with_capacity(list.len());
+    for item in &list {
+        let item_scope = scope.with_item(&fe.name, crate::expr::from_json(item));
+        let args =
+            match crate::expr::jq::with_budget(budget(), || step.action.args.render(&item_scope)) {
+                Ok(a) => a,
+                Err(e) => return Outcome::error(site.err("arguments", &e.message)),
+            };
+        shared.redactor.add_from_args(&args);
+        items.push((item.clone(), item_scope, args));
+    }
+    let mutating = items.iter().any(|(_, _, a)| action.mutates(a));
+    let first = items
+        .first()
+        .map(|(_, _, a)| action.describe(a, &shared.env))
+        .unwrap_or_default();
+    let description = format!("{first} … for each of {} items", items.len());
+    let shown: Vec<String> = list.iter().take(20).map(crate::expr::text_of).collect();
+    let listed = format!(
+        "{} item(s): {}{}",
+        list.len(),
+        shown.join(", "),
+        if list.len() > 20 { ", …" } else { "" }
+    );
+    if shared.mode == Mode::Plan && (mutating || step.confirm == Some(true)) {
+        let reason = "its needs succeeded and its `when` (if any) holds".to_string();
+        return plan_outcome(
+            false,
+            Some(true),
+            reason,
+            description,
+            serde_json::json!({"items": list}),
+        );
+    }
+    if mutating || step.confirm == Some(true) {
+        let decision = shared
+            .interact
+            .confirm(ConfirmRequest {
+                path: path.clone(),
+                title: step.title().to_string(),
+                description: description.clone(),
+                args: shared.redactor.redact(&listed),
+            })
+            .await;
+        match confirmation_event(run, &path, &description, &decision) {
+            Decision::Yes { .. } => {}
+            Decision::No => {
+                return Outcome::declined(SkipReason::Declined, "declined at confirmation");
+            }
+            Decision::Abort => {
+                shared.abort();
+                return Outcome::skipped(SkipReason::Aborted, "run aborted at confirmation");
+            }
+            Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
+        }
+        if let Some(lock) = &shared.lock {
+            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
+                let mut o = Outcome::error(e.message().to_string());
+                o.error = Some(e.kind());
+                return o;
+            }
+        }
+    }
+    let cancel = if step.always {
+        tokio_util::sync::CancellationToken::new()
+    } else {
+        shared.cancel.clone()
+    };
+    shared.sink.emit(Event::StepStarted {
+        path: path.clone(),
+        id: step.id.clone(),
+        name: step.title().to_string(),
+        action: action.spec().name.to_string(),
+        description: description.clone(),
+        args: serde_json::json!({"foreach": list}),
+        mutating,
+        attempt: 1,
+        at: now(),
+    });
+    let started = Instant::now();
+    let slots = Arc::new(tokio::sync::Semaphore::new(fe.max_parallel.max(1)));
+    let runs = items
+        .into_iter()
+        .enumerate()
+        .map(|(k, (item, item_scope, args))| {
+            let slots = slots.clone();
+            let item_path = format!("{path}[{k}]");
+            let (cancel, description) = (&cancel, &description);
+            async move {
+                let _slot = slots.acquire().await;
+                let o = attempt_loop(
+                    run,
+                    i,
+                    &item_path,
+                    &args,
+                    &item_scope,
+                    description,
+                    mutating,
+                    cancel,
+                    false,
+                )
+                .await;
+                (item, o)
+            }
+        });
+    let results = futures::future::join_all(runs).await;
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let mut worst = StepStatus::Ok;
+    let mut first_failure = None;
+    let mut attempts = 0;
+    let entries: Vec<Value> = results
+        .into_iter()
+        .map(|(item, o)| {
+            *counts.entry(o.status.as_str()).or_default() += 1;
+            attempts += o.attempts;
+            if severity(o.status) > severity(worst) {
+                worst = o.status;
+            }
+            if o.status.failed() && first_failure.is_none() {
+                first_failure = Some(format!(
+                    "{}: {}",
+                    crate::expr::text_of(&item),
+                    o.message.clone().unwrap_or_default()
+                ));
+            }
+            serde_json::json!({
+                "item": item,
+                "status": o.status,
+                "message": o.message,
+                "outputs": o.outputs,
+            })
+        })
+        .collect();
+    let summary = counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut outputs = Map::new();
+    outputs.insert("count".into(), Value::from(entries.len()));
+    for s in ["ok", "warn", "fail", "error", "cancelled", "skipped"] {
+        outputs.insert(s.into(), Value::from(counts.get(s).copied().unwrap_or(0)));
+    }
+    outputs.insert("results".into(), Value::Array(entries));
+    let message = match first_failure {
+        Some(f) => format!("{summary}; first failure — {f}"),
+        None => summary,
+    };
+    Outcome {
+        outputs,
+        attempts,
+        duration_ms: Some(elapsed_ms(started)),
+        ..Outcome::simple(worst, message)
+    }
 }

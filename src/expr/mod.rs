@@ -307,6 +307,7 @@ mod tests {
             run: from_json(&json!({"id": "r1", "dry_run": false})),
             steps: from_json(&json!({"failed-jobs": {"status": "ok", "outputs": {"value": 7}}})),
             outputs: Some(from_json(&outputs)),
+            item: None,
         })
     }
 

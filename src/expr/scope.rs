@@ -18,6 +18,8 @@ pub struct Scope {
     pub steps: Value,
     /// The step's own outputs, for `expect`, `warn_if`, `fail_if`, `capture`, `retry.until`.
     pub outputs: Option<Value>,
+    /// A `foreach` item and its name.
+    pub item: Option<(String, Value)>,
 }
 
 impl Scope {
@@ -28,7 +30,16 @@ impl Scope {
             run,
             steps,
             outputs: None,
+            item: None,
         }
+    }
+
+    /// The same scope with a `foreach` item in view under `name`.
+    pub fn with_item(&self, name: &str, item: Value) -> Arc<Scope> {
+        Arc::new(Scope {
+            item: Some((name.to_string(), item)),
+            ..self.clone()
+        })
     }
 
     /// The same scope with a step's outputs in view.
@@ -46,6 +57,9 @@ impl Scope {
             "run" => Some(self.run.clone()),
             "steps" => Some(self.steps.clone()),
             "outputs" => self.outputs.clone(),
+            other if self.item.as_ref().is_some_and(|(n, _)| n == other) => {
+                self.item.as_ref().map(|(_, v)| v.clone())
+            }
             other => self
                 .outputs
                 .as_ref()?

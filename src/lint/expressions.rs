@@ -69,6 +69,19 @@ struct ExprCx<'a> {
 fn outputs_of(step: &Step) -> Vec<&str> {
     let mut names: Vec<&str> = step.action.action.spec().output_names().collect();
     names.extend(step.capture.iter().map(|c| c.name.as_str()));
+    // A loop's own outputs (its assertions see each item's, above).
+    if step.foreach.is_some() {
+        names.extend([
+            "results",
+            "count",
+            "ok",
+            "warn",
+            "fail",
+            "error",
+            "cancelled",
+            "skipped",
+        ]);
+    }
     names
 }
 
@@ -178,6 +191,11 @@ impl ExprCx<'_> {
             }
             other => {
                 if self.field.sees_outputs() && outputs_of(self.step).contains(&other) {
+                    return;
+                }
+                if self.field.sees_item()
+                    && self.step.foreach.as_ref().is_some_and(|f| f.name == other)
+                {
                     return;
                 }
                 let mut candidates: Vec<&str> = ROOTS.to_vec();

@@ -30,8 +30,24 @@ pub const TOP_KEYS: &[&str] = &[
     "finally",
 ];
 pub const STEP_KEYS: &[&str] = &[
-    "id", "name", "doc", "needs", "when", "tags", "timeout", "retry", "confirm", "always",
-    "expect", "warn_if", "fail_if", "capture",
+    "id",
+    "name",
+    "doc",
+    "needs",
+    "when",
+    "tags",
+    "timeout",
+    "retry",
+    "confirm",
+    "always",
+    "expect",
+    "warn_if",
+    "fail_if",
+    "capture",
+    "foreach",
+    "as",
+    "max_parallel",
+    "max",
 ];
 const PARAM_KEYS: &[&str] = &[
     "default",
@@ -412,6 +428,7 @@ fn load_step(
         .take("always")
         .and_then(|n| cx.bool(n, "always"))
         .unwrap_or(false);
+    let foreach = load_foreach(cx, &mut f);
     let expect = f.take("expect").map(|n| expr_list(cx, n, "expect"));
     let warn_if = f
         .take("warn_if")
@@ -497,6 +514,7 @@ fn load_step(
         confirm,
         always,
         finally: false,
+        foreach,
         action: ActionCall {
             action,
             key_span,
@@ -610,6 +628,69 @@ fn expr_list(cx: &mut Cx<'_>, n: &Node, what: &str) -> Vec<Expr> {
 }
 
 /// A condition: a bare expression (a string that is exactly `${{ e }}` is unwrapped).
+/// `foreach`, `as`, `max_parallel`, `max` of a step (the last three only with `foreach`).
+fn load_foreach(cx: &mut Cx<'_>, f: &mut Fields<'_>) -> Option<crate::model::Foreach> {
+    let list = f.take("foreach");
+    let name = f.take("as");
+    let max_parallel = f.take("max_parallel");
+    let max = f.take("max");
+    let Some(list) = list else {
+        for (key, n) in [("as", name), ("max_parallel", max_parallel), ("max", max)] {
+            if let Some(n) = n {
+                cx.error(
+                    Rule::InvalidValue,
+                    format!("`{key}` goes with `foreach`"),
+                    n.span,
+                    "no foreach here",
+                );
+            }
+        }
+        return None;
+    };
+    let list = bare_expr(cx, list, "foreach")?;
+    let name = match name {
+        Some(n) => {
+            let text = cx.string(n, "as")?;
+            if !PARAM_RE.is_match(&text)
+                || ["params", "vars", "run", "steps", "outputs"].contains(&text.as_str())
+            {
+                cx.error(
+                    Rule::InvalidValue,
+                    format!("`as: {text}` must be an identifier other than params, vars, run, steps and outputs"),
+                    n.span,
+                    "invalid name",
+                );
+                return None;
+            }
+            text
+        }
+        None => "item".to_string(),
+    };
+    let mut count = |n: Option<&Node>, what: &str| -> Option<usize> {
+        let n = n?;
+        match n.value {
+            Value::Int(v) if (1..=100_000).contains(&v) => usize::try_from(v).ok(),
+            _ => {
+                cx.error(
+                    Rule::InvalidValue,
+                    format!("`{what}` must be a positive integer"),
+                    n.span,
+                    "invalid",
+                );
+                None
+            }
+        }
+    };
+    let max_parallel = count(max_parallel, "max_parallel").unwrap_or(10);
+    let max = count(max, "max");
+    Some(crate::model::Foreach {
+        list,
+        name,
+        max_parallel,
+        max,
+    })
+}
+
 fn bare_expr(cx: &mut Cx<'_>, n: &Node, what: &str) -> Option<Expr> {
     let text = match &n.value {
         Value::Str(s) => s.clone(),

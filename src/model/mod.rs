@@ -136,6 +136,8 @@ pub struct Step {
     pub always: bool,
     /// Listed under the runbook's `finally:` (runs after every other step).
     pub finally: bool,
+    /// `foreach:`: the step runs once per item of a list.
+    pub foreach: Option<Foreach>,
     pub action: ActionCall,
     /// `None`: the action's default expectation applies.
     pub expect: Option<Vec<Expr>>,
@@ -174,6 +176,9 @@ impl Step {
         if let Some(u) = self.retry.as_ref().and_then(|r| r.until.as_ref()) {
             out.push((Field::RetryUntil, u));
         }
+        if let Some(f) = &self.foreach {
+            out.push((Field::Foreach, &f.list));
+        }
         out
     }
 }
@@ -188,6 +193,7 @@ pub enum Field {
     FailIf,
     Capture,
     RetryUntil,
+    Foreach,
 }
 
 impl Field {
@@ -200,13 +206,31 @@ impl Field {
             Field::FailIf => "fail_if",
             Field::Capture => "capture",
             Field::RetryUntil => "retry.until",
+            Field::Foreach => "foreach",
         }
     }
 
     /// Whether the step's own outputs are in scope.
     pub fn sees_outputs(self) -> bool {
-        !matches!(self, Field::Args | Field::When)
+        !matches!(self, Field::Args | Field::When | Field::Foreach)
     }
+
+    /// Whether a `foreach` item is in scope.
+    pub fn sees_item(self) -> bool {
+        !matches!(self, Field::When | Field::Foreach)
+    }
+}
+
+/// `foreach: <list>`, `as: item`, `max_parallel: N`, `max: N`.
+#[derive(Debug)]
+pub struct Foreach {
+    pub list: Expr,
+    /// The name each item has in the step's expressions (`item`).
+    pub name: String,
+    /// Items running at once (default 10).
+    pub max_parallel: usize,
+    /// More items than this: the step fails and runs none (a guard for mutations).
+    pub max: Option<usize>,
 }
 
 #[derive(Debug)]
