@@ -69,6 +69,11 @@ pub enum CliCommand {
         #[arg(long, value_enum, default_value_t = ReportFormatArg::Human)]
         format: ReportFormatArg,
     },
+    /// Run runbook test cases (NAME.test.yaml beside a runbook); contacts nothing
+    Test {
+        /// Test files or directories (default: the config's runbook directories)
+        paths: Vec<PathBuf>,
+    },
     /// Past runs from the records directory, newest first
     History {
         /// Only runs of this runbook
@@ -324,6 +329,7 @@ impl Cli {
                     ReportFormatArg::Markdown => ReportFormat::Markdown,
                 },
             },
+            CliCommand::Test { paths } => Command::Test { paths },
             CliCommand::History {
                 runbook,
                 limit,

@@ -32,6 +32,9 @@ pub enum Command {
         record: PathBuf,
         format: ReportFormat,
     },
+    Test {
+        paths: Vec<PathBuf>,
+    },
     History {
         runbook: Option<String>,
         limit: usize,

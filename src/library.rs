@@ -283,6 +283,15 @@ pub fn is_config_file(path: &Path) -> bool {
         .is_some_and(|n| crate::config::CONFIG_NAMES.contains(&n))
 }
 
+/// A runbook's test cases (`NAME.test.yaml` beside it): not a runbook.
+pub fn is_test_file(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
 /// `*.yaml`/`*.yml` files under `dir`, sorted, recursively. Each real directory is walked
 /// once, so symlinks back up the tree (`sub -> .`) cannot make the walk loop or explode.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
@@ -311,7 +320,9 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
             }
             if p.is_dir() {
                 stack.push(p);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                && !is_test_file(&p)
+            {
                 out.push(p);
             }
         }

@@ -21,6 +21,7 @@ mod report;
 mod resume;
 mod run_db;
 mod run_http;
+mod runbook_tests;
 mod safety;
 mod scheduler;
 mod schema;

@@ -207,6 +207,7 @@ fn run(
         reporters: vec![Box::new(collect.clone())],
         cancel: cancel.clone(),
         lock: runner::LockPolicy::None,
+        givens: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

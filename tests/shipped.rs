@@ -8,9 +8,10 @@ fn shipped() -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let p = e.path();
-            (p.extension().and_then(|x| x.to_str()) == Some("yaml"))
-                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .flatten()
+            (p.extension().and_then(|x| x.to_str()) == Some("yaml")
+                && !opsctl::library::is_test_file(&p))
+            .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .flatten()
         })
         .collect();
     names.sort();

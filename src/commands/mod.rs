@@ -8,6 +8,7 @@ mod lint;
 mod rbac;
 mod report;
 mod run;
+mod test;
 
 use std::io::Write;
 
@@ -32,6 +33,7 @@ pub fn dispatch(inv: Invocation) -> i32 {
             format,
         } => lint::lint(g, &paths, explain, format),
         Command::Report { record, format } => report::report(g, &record, format),
+        Command::Test { paths } => test::test(g, &paths),
         Command::History {
             runbook,
             limit,

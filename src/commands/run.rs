@@ -452,6 +452,7 @@ pub fn run(g: &Global, opts: &RunOptions, mode: Mode) -> i32 {
         } else {
             runner::LockPolicy::Take
         },
+        givens: None,
     };
     let cleanup: Vec<String> = p
         .checked

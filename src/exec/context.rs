@@ -58,6 +58,21 @@ pub struct Shared {
     pub aborted: AtomicBool,
     /// The team lock, taken before the first mutation (`run` only; never in `plan`).
     pub lock: Option<super::lock::TeamLock>,
+    /// `opsctl test`: what each step (by path) produces, instead of running its action.
+    pub givens: Option<Arc<HashMap<String, Given>>>,
+}
+
+/// What a step produces in a runbook test case (`opsctl test`): outputs its assertions
+/// are evaluated on, or a status as it is.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Given {
+    #[serde(default)]
+    pub outputs: Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub status: Option<super::StepStatus>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl Shared {

@@ -262,6 +262,8 @@ pub struct Settings {
     pub cancel: CancellationToken,
     /// Whether mutations take the team lock, and wait for it.
     pub lock: LockPolicy,
+    /// `opsctl test`: what the steps produce (nothing is contacted).
+    pub givens: Option<Arc<HashMap<String, super::context::Given>>>,
 }
 
 /// The team lock of a run ([`super::lock`]).
@@ -305,6 +307,7 @@ pub async fn execute(p: Prepared, s: Settings) -> RunOutcome {
         user: s.user,
         aborted: AtomicBool::new(false),
         lock,
+        givens: s.givens,
     });
     let mut ctx = RunCtx::new(
         shared.clone(),

@@ -359,6 +359,7 @@ pub async fn run(
             cancel: cancel.clone(),
             // Health never mutates (checked before it starts), so it never needs the lock.
             lock: runner::LockPolicy::None,
+            givens: None,
         };
         let prepared_run = p.clone();
         let env = env.clone();

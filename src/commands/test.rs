@@ -1,0 +1,360 @@
+//! `opsctl test [PATH...]`: runbook test cases (`NAME.test.yaml` beside the runbook). Each
+//! case gives params, what steps produce (outputs their assertions are evaluated on, or a
+//! status) and how confirmations are answered; it expects which steps run, are skipped,
+//! ask, and how the run ends. The real scheduler, `when` gates, assertions and prompts run;
+//! no action does, so nothing is contacted. Exit 0 all pass, 1 a case failed, 2 could not
+//! run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::exec::confirm::{ConfirmRequest, Decision, Interact, ManualRequest};
+use crate::exec::context::Given;
+use crate::exec::events::Confirmer;
+use crate::exec::runner::{self, LockPolicy, Request, Settings};
+use crate::exec::{Event, Mode, Reporter, RunStatus, StepStatus};
+use crate::exit_code;
+use crate::invocation::Global;
+use crate::library::Library;
+use crate::report::summary::Summary;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    /// The runbook (default: the file's name without `.test.yaml`).
+    runbook: Option<String>,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    /// How confirmations (and manual steps) are answered: yes (default) or no.
+    #[serde(default = "yes")]
+    answer: String,
+    /// What steps produce, by id (`parent/child` inside a nested runbook).
+    #[serde(default)]
+    steps: HashMap<String, Given>,
+    expect: Expect,
+}
+
+fn yes() -> String {
+    "yes".to_string()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// Steps that must have run (ended ok, warn, fail or error).
+    #[serde(default)]
+    ran: Vec<String>,
+    #[serde(default)]
+    skipped: Vec<String>,
+    /// Steps that must have asked for a confirmation.
+    #[serde(default)]
+    asked: Vec<String>,
+    /// Exact statuses of some steps.
+    #[serde(default)]
+    statuses: BTreeMap<String, StepStatus>,
+    /// How the run ends: ok, warn, failed, cancelled.
+    #[serde(default)]
+    status: Option<RunStatus>,
+}
+
+/// Answers every question the same way and remembers who asked.
+struct Scripted {
+    yes: bool,
+    asked: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn answer(&self, path: String) -> Decision {
+        if let Ok(mut a) = self.asked.lock() {
+            a.push(path);
+        }
+        if self.yes {
+            Decision::Yes {
+                by: Confirmer::User,
+            }
+        } else {
+            Decision::No
+        }
+    }
+}
+
+impl Interact for Scripted {
+    fn confirm<'a>(&'a self, req: ConfirmRequest) -> BoxFuture<'a, Decision> {
+        Box::pin(async move { self.answer(req.path) })
+    }
+
+    fn manual<'a>(&'a self, req: ManualRequest) -> BoxFuture<'a, Decision> {
+        Box::pin(async move { self.answer(req.path) })
+    }
+}
+
+struct Collect(Arc<Mutex<Summary>>);
+
+impl Reporter for Collect {
+    fn event(&mut self, event: &Event) {
+        if let Ok(mut s) = self.0.lock() {
+            s.add(event);
+        }
+    }
+}
+
+pub fn test(g: &Global, paths: &[PathBuf]) -> i32 {
+    let config = match super::load_config(g) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let library = Library::for_config(&config);
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        config.runbook_dirs.clone()
+    } else {
+        paths.to_vec()
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for root in &roots {
+        if root.is_file() {
+            files.push(root.clone());
+        } else {
+            files.extend(test_files(root));
+        }
+    }
+    if files.is_empty() {
+        eprintln!("opsctl test: no test cases (NAME.test.yaml beside a runbook) found");
+        return exit_code::INVALID;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("opsctl test: cannot start the runtime");
+        return exit_code::INVALID;
+    };
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("opsctl test: {}: {e}", file.display());
+                broken += 1;
+                continue;
+            }
+        };
+        let parsed: TestFile = match serde_saphyr::from_str(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("opsctl test: {}: {e}", file.display());
+                broken += 1;
+                continue;
+            }
+        };
+        let runbook = parsed.runbook.clone().unwrap_or_else(|| runbook_of(file));
+        for case in &parsed.cases {
+            match runtime.block_on(run_case(&config, &library, &runbook, case)) {
+                Ok(problems) if problems.is_empty() => {
+                    passed += 1;
+                    println!("ok    {runbook}: {}", case.name);
+                }
+                Ok(problems) => {
+                    failed += 1;
+                    println!("FAIL  {runbook}: {}", case.name);
+                    for p in problems {
+                        println!("        {p}");
+                    }
+                }
+                Err(why) => {
+                    broken += 1;
+                    println!("ERROR {runbook}: {}: {why}", case.name);
+                }
+            }
+        }
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    println!("\n{passed} passed, {failed} failed, {broken} could not run");
+    if broken > 0 {
+        exit_code::INVALID
+    } else if failed > 0 {
+        exit_code::FAILED
+    } else {
+        exit_code::OK
+    }
+}
+
+fn test_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(d) = stack.pop() {
+        if let Ok(real) = std::fs::canonicalize(&d) {
+            if !seen.insert(real) {
+                continue;
+            }
+        }
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if crate::library::is_test_file(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn runbook_of(file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.trim_end_matches(".yaml")
+        .trim_end_matches(".yml")
+        .trim_end_matches(".test")
+        .to_string()
+}
+
+/// Runs one case; `Ok(problems)` (empty: it passed), `Err` when it could not run.
+async fn run_case(
+    config: &crate::config::Config,
+    library: &Library,
+    runbook: &str,
+    case: &Case,
+) -> Result<Vec<String>, String> {
+    let request = Request {
+        runbook: runbook.to_string(),
+        env: case.env.clone(),
+        params: case
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::expr::text_of(v)))
+            .collect(),
+        ..Request::default()
+    };
+    let prepared = runner::prepare(config, library, &request).map_err(|diags| {
+        diags
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    let ids: Vec<String> = prepared
+        .checked
+        .runbook
+        .steps
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    for id in case
+        .steps
+        .keys()
+        .chain(&case.expect.ran)
+        .chain(&case.expect.skipped)
+    {
+        let top = id.split('/').next().unwrap_or(id);
+        if !ids.iter().any(|i| i == top) {
+            return Err(format!("no step `{id}` in `{runbook}`"));
+        }
+    }
+    let interact = Arc::new(Scripted {
+        yes: case.answer != "no",
+        asked: Mutex::new(Vec::new()),
+    });
+    let summary = Arc::new(Mutex::new(Summary::new()));
+    let settings = Settings {
+        mode: Mode::Run,
+        max_parallel: 64,
+        run_id: format!("test-{}", crate::exec::new_run_id()),
+        user: "opsctl-test".into(),
+        interact: interact.clone(),
+        reporters: vec![Box::new(Collect(summary.clone()))],
+        cancel: CancellationToken::new(),
+        lock: LockPolicy::None,
+        givens: Some(Arc::new(case.steps.clone())),
+    };
+    let outcome = runner::execute(prepared, settings).await;
+    let summary = summary.lock().map_err(|_| "internal error".to_string())?;
+    let status_of = |id: &str| {
+        summary
+            .steps
+            .iter()
+            .find(|f| f.path == id)
+            .map(|f| f.status)
+    };
+    let why_of = |id: &str| {
+        summary
+            .steps
+            .iter()
+            .find(|f| f.path == id)
+            .and_then(|f| f.message.clone())
+            .unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    for id in &case.expect.ran {
+        match status_of(id) {
+            Some(s) if s != StepStatus::Skipped && s != StepStatus::Cancelled => {}
+            Some(s) => problems.push(format!(
+                "step `{id}` was expected to run but ended {} ({})",
+                s.as_str(),
+                why_of(id)
+            )),
+            None => problems.push(format!("step `{id}` was expected to run but never did")),
+        }
+    }
+    for id in &case.expect.skipped {
+        match status_of(id) {
+            Some(StepStatus::Skipped) | None => {}
+            Some(s) => problems.push(format!(
+                "step `{id}` was expected to be skipped but ran and ended {} ({})",
+                s.as_str(),
+                why_of(id)
+            )),
+        }
+    }
+    for (id, want) in &case.expect.statuses {
+        let got = status_of(id);
+        if got != Some(*want) {
+            problems.push(format!(
+                "step `{id}` was expected to end {} but ended {} ({})",
+                want.as_str(),
+                got.map_or("never", StepStatus::as_str),
+                why_of(id)
+            ));
+        }
+    }
+    let asked = interact.asked.lock().map(|a| a.clone()).unwrap_or_default();
+    for id in &case.expect.asked {
+        if !asked.contains(id) {
+            problems.push(format!(
+                "step `{id}` was expected to ask for a confirmation but did not"
+            ));
+        }
+    }
+    if let Some(want) = case.expect.status {
+        if outcome.status != want {
+            problems.push(format!(
+                "the run was expected to end {} but ended {}",
+                want.as_str(),
+                outcome.status.as_str()
+            ));
+        }
+    }
+    Ok(problems)
+}
