@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::health::render::HealthFormat;
 use crate::invocation::{
     Command, Global, GraphFormat, HealthOptions, Invocation, LintFormat, ReportFormat, RunFormat,
-    RunOptions, Shell,
+    RunOptions, Shell, TestFormat,
 };
 use crate::report::style::ColorChoice;
 
@@ -73,6 +73,13 @@ pub enum CliCommand {
     Test {
         /// Test files or directories (default: the config's runbook directories)
         paths: Vec<PathBuf>,
+        /// human (default), github (workflow annotations), junit (XML)
+        #[arg(long, value_enum, default_value_t = TestFormatArg::Human)]
+        format: TestFormatArg,
+        /// Print a test case made from a run's record (its step outputs and what ran),
+        /// to add to NAME.test.yaml: an incident becomes a regression test
+        #[arg(long, value_name = "RECORD", conflicts_with = "paths")]
+        from_record: Option<PathBuf>,
     },
     /// Past runs from the records directory, newest first
     History {
@@ -204,6 +211,13 @@ fn parse_watch(text: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TestFormatArg {
+    Human,
+    Github,
+    Junit,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum HealthFormatArg {
     Table,
     Json,
@@ -329,7 +343,19 @@ impl Cli {
                     ReportFormatArg::Markdown => ReportFormat::Markdown,
                 },
             },
-            CliCommand::Test { paths } => Command::Test { paths },
+            CliCommand::Test {
+                paths,
+                format,
+                from_record,
+            } => Command::Test {
+                paths,
+                format: match format {
+                    TestFormatArg::Human => TestFormat::Human,
+                    TestFormatArg::Github => TestFormat::Github,
+                    TestFormatArg::Junit => TestFormat::Junit,
+                },
+                from_record,
+            },
             CliCommand::History {
                 runbook,
                 limit,

@@ -34,6 +34,8 @@ pub enum Command {
     },
     Test {
         paths: Vec<PathBuf>,
+        format: TestFormat,
+        from_record: Option<PathBuf>,
     },
     History {
         runbook: Option<String>,
@@ -87,6 +89,13 @@ pub struct HealthOptions {
     pub output: Option<PathBuf>,
     pub watch: Option<std::time::Duration>,
     pub max_parallel: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestFormat {
+    Human,
+    Github,
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

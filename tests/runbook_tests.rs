@@ -58,3 +58,74 @@ fn shipped_cases_pass_and_a_wrong_comparison_is_caught() {
         .run()
         .code(2);
 }
+
+#[test]
+fn an_incident_record_becomes_a_regression_test() {
+    use crate::support::http_server::{Route, TestServer};
+    let server = TestServer::start_blocking(vec![
+        Route::new("GET", "/depth").json(serde_json::json!({"pending": 1500})),
+        Route::new("POST", "/drain"),
+    ]);
+    let p = Project::new();
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            "runbooks: [runbooks]\nenvs:\n  prod:\n    http:\n      api: {{ base_url: \"{}\" }}\n",
+            server.url()
+        ),
+    )
+    .file(
+        "runbooks/queue.yaml",
+        r#"name: queue
+title: Queue backlog
+steps:
+  - id: depth
+    http: { target: api, path: /depth }
+    capture: { pending: "json.pending" }
+    fail_if: ["pending > 1000"]
+  - id: drain
+    needs: [depth]
+    http: { target: api, method: POST, path: /drain }
+  - id: page
+    needs: [depth]
+    when: steps.depth.status == 'fail'
+    exec: { command: ["true"], readonly: true }
+"#,
+    );
+    let record = p.path().join("incident.jsonl");
+    p.opsctl()
+        .args(["run", "queue", "--yes", "--record"])
+        .arg(&record)
+        .run()
+        .code(1);
+    let made = p
+        .opsctl()
+        .args(["test", "--from-record"])
+        .arg(&record)
+        .run();
+    made.code(0);
+    p.file("runbooks/queue.test.yaml", &made.stdout);
+    let out = p.opsctl().args(["test"]).run();
+    out.code(0).stdout_has("1 passed");
+    assert_eq!(
+        server.hits("POST", "/drain"),
+        0,
+        "the failed check's dependent never ran"
+    );
+    let requests = server.requests().len();
+
+    // Someone raises the threshold: the incident's case now fails, naming the step.
+    let runbook = p
+        .read("runbooks/queue.yaml")
+        .replace("pending > 1000", "pending > 5000");
+    p.file("runbooks/queue.yaml", &runbook);
+    let out = p.opsctl().args(["test", "--format", "github"]).run();
+    out.code(1)
+        .stdout_has("::error file=")
+        .stdout_has("step `depth` was expected to end fail but ended ok");
+    assert_eq!(
+        server.requests().len(),
+        requests,
+        "opsctl test contacted the server"
+    );
+}

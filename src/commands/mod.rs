@@ -33,7 +33,12 @@ pub fn dispatch(inv: Invocation) -> i32 {
             format,
         } => lint::lint(g, &paths, explain, format),
         Command::Report { record, format } => report::report(g, &record, format),
-        Command::Test { paths } => test::test(g, &paths),
+        Command::Test {
+            paths,
+            from_record: Some(record),
+            ..
+        } if paths.is_empty() => test::from_record(&record),
+        Command::Test { paths, format, .. } => test::test(g, &paths, format),
         Command::History {
             runbook,
             limit,

@@ -20,7 +20,7 @@ use crate::exec::events::Confirmer;
 use crate::exec::runner::{self, LockPolicy, Request, Settings};
 use crate::exec::{Event, Mode, Reporter, RunStatus, StepStatus};
 use crate::exit_code;
-use crate::invocation::Global;
+use crate::invocation::{Global, TestFormat};
 use crate::library::Library;
 use crate::report::summary::Summary;
 
@@ -113,7 +113,7 @@ impl Reporter for Collect {
     }
 }
 
-pub fn test(g: &Global, paths: &[PathBuf]) -> i32 {
+pub fn test(g: &Global, paths: &[PathBuf], format: TestFormat) -> i32 {
     let config = match super::load_config(g) {
         Ok(c) => c,
         Err(code) => return code,
@@ -145,46 +145,92 @@ pub fn test(g: &Global, paths: &[PathBuf]) -> i32 {
         return exit_code::INVALID;
     };
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    // (file, runbook, case, problems; Err: could not run)
+    let mut results: Vec<CaseResult> = Vec::new();
     for file in &files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("opsctl test: {}: {e}", file.display());
                 broken += 1;
+                results.push((
+                    file.clone(),
+                    runbook_of(file),
+                    String::new(),
+                    Err(e.to_string()),
+                ));
                 continue;
             }
         };
         let parsed: TestFile = match serde_saphyr::from_str(&text) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("opsctl test: {}: {e}", file.display());
                 broken += 1;
+                results.push((
+                    file.clone(),
+                    runbook_of(file),
+                    String::new(),
+                    Err(e.to_string()),
+                ));
                 continue;
             }
         };
         let runbook = parsed.runbook.clone().unwrap_or_else(|| runbook_of(file));
         for case in &parsed.cases {
-            match runtime.block_on(run_case(&config, &library, &runbook, case)) {
-                Ok(problems) if problems.is_empty() => {
-                    passed += 1;
-                    println!("ok    {runbook}: {}", case.name);
-                }
-                Ok(problems) => {
-                    failed += 1;
-                    println!("FAIL  {runbook}: {}", case.name);
-                    for p in problems {
-                        println!("        {p}");
-                    }
-                }
-                Err(why) => {
-                    broken += 1;
-                    println!("ERROR {runbook}: {}: {why}", case.name);
-                }
+            let r = runtime.block_on(run_case(&config, &library, &runbook, case));
+            match &r {
+                Ok(p) if p.is_empty() => passed += 1,
+                Ok(_) => failed += 1,
+                Err(_) => broken += 1,
             }
+            results.push((file.clone(), runbook.clone(), case.name.clone(), r));
         }
     }
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    println!("\n{passed} passed, {failed} failed, {broken} could not run");
+    let text = match format {
+        TestFormat::Human => {
+            let mut out = String::new();
+            for (file, runbook, case, r) in &results {
+                match r {
+                    Ok(p) if p.is_empty() => out.push_str(&format!("ok    {runbook}: {case}\n")),
+                    Ok(p) => {
+                        out.push_str(&format!("FAIL  {runbook}: {case}\n"));
+                        for line in p {
+                            out.push_str(&format!("        {line}\n"));
+                        }
+                    }
+                    Err(why) if case.is_empty() => {
+                        out.push_str(&format!("ERROR {}: {why}\n", file.display()))
+                    }
+                    Err(why) => out.push_str(&format!("ERROR {runbook}: {case}: {why}\n")),
+                }
+            }
+            out.push_str(&format!(
+                "\n{passed} passed, {failed} failed, {broken} could not run\n"
+            ));
+            out
+        }
+        TestFormat::Github => {
+            use crate::diagnostic::github::{escape_data, escape_property};
+            let mut out = String::new();
+            for (file, runbook, case, r) in &results {
+                let problems = match r {
+                    Ok(p) => p.clone(),
+                    Err(why) => vec![format!("could not run: {why}")],
+                };
+                for p in problems {
+                    out.push_str(&format!(
+                        "::error file={},title={}::{}\n",
+                        escape_property(&file.display().to_string()),
+                        escape_property(&format!("{runbook}: {case}")),
+                        escape_data(&p)
+                    ));
+                }
+            }
+            out
+        }
+        TestFormat::Junit => junit(&results, passed + failed + broken, failed, broken),
+    };
+    let _ = super::print_stdout(&text);
     if broken > 0 {
         exit_code::INVALID
     } else if failed > 0 {
@@ -192,6 +238,118 @@ pub fn test(g: &Global, paths: &[PathBuf]) -> i32 {
     } else {
         exit_code::OK
     }
+}
+
+/// One case's result: its file, runbook, name, and its unmet expectations (`Err`: it
+/// could not run, and why).
+type CaseResult = (PathBuf, String, String, Result<Vec<String>, String>);
+
+/// JUnit XML: a testsuite per file, a testcase per case.
+fn junit(results: &[CaseResult], tests: usize, failures: usize, errors: usize) -> String {
+    let xml = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"opsctl test\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n"
+    );
+    let mut files: Vec<&PathBuf> = results.iter().map(|r| &r.0).collect();
+    files.dedup();
+    for file in files {
+        let cases: Vec<_> = results.iter().filter(|r| &r.0 == file).collect();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\">\n",
+            xml(&file.display().to_string()),
+            cases.len()
+        ));
+        for (_, runbook, case, r) in cases {
+            let open = format!(
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                xml(runbook),
+                xml(case)
+            );
+            match r {
+                Ok(p) if p.is_empty() => out.push_str(&format!("{open}/>\n")),
+                Ok(p) => out.push_str(&format!(
+                    "{open}>\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml(p.first().map_or("", String::as_str)),
+                    xml(&p.join("\n"))
+                )),
+                Err(why) => out.push_str(&format!(
+                    "{open}>\n      <error message=\"{}\"/>\n    </testcase>\n",
+                    xml(why)
+                )),
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// `opsctl test --from-record RECORD`: a case made from a run — its params, what each
+/// step produced (outputs, or the status of a step that errored or was cancelled), what
+/// ran and was skipped, and how it ended — printed as YAML to add to NAME.test.yaml.
+pub fn from_record(path: &Path) -> i32 {
+    let record = match crate::report::record::read(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsctl test: {e}");
+            return exit_code::INVALID;
+        }
+    };
+    let mut summary = Summary::new();
+    for e in &record.events {
+        summary.add(e);
+    }
+    let Some(run) = summary.run.clone() else {
+        eprintln!("opsctl test: {}: no run in this record", path.display());
+        return exit_code::INVALID;
+    };
+    let mut steps = serde_json::Map::new();
+    let mut ran = Vec::new();
+    let mut skipped = Vec::new();
+    let mut statuses = serde_json::Map::new();
+    for f in summary.top_level() {
+        match f.status {
+            StepStatus::Skipped => skipped.push(f.id.clone()),
+            StepStatus::Ok | StepStatus::Warn | StepStatus::Fail => {
+                ran.push(f.id.clone());
+                steps.insert(f.id.clone(), serde_json::json!({"outputs": f.outputs}));
+                statuses.insert(f.id.clone(), serde_json::json!(f.status));
+            }
+            StepStatus::Error | StepStatus::Cancelled => {
+                ran.push(f.id.clone());
+                steps.insert(
+                    f.id.clone(),
+                    serde_json::json!({"status": f.status, "message": f.message}),
+                );
+                statuses.insert(f.id.clone(), serde_json::json!(f.status));
+            }
+        }
+    }
+    let status = summary.end.map_or(RunStatus::Unfinished, |e| e.status);
+    let case = serde_json::json!({
+        "runbook": run.runbook,
+        "cases": [{
+            "name": format!("run {} in {} ({})", run.run_id, run.env, status.as_str()),
+            "env": run.env,
+            "params": run.params,
+            "steps": steps,
+            "expect": {"ran": ran, "skipped": skipped, "statuses": statuses, "status": status},
+        }],
+    });
+    // JSON is YAML: the case reads as it is; reformat at will.
+    let text = format!(
+        "# A test case made from run {} ({}): add its case to {}.test.yaml.\n{}\n",
+        run.run_id,
+        path.display(),
+        run.runbook,
+        serde_json::to_string_pretty(&case).unwrap_or_default()
+    );
+    super::print_stdout(&text)
 }
 
 fn test_files(dir: &Path) -> Vec<PathBuf> {

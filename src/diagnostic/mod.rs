@@ -1,7 +1,7 @@
 //! One `Diagnostic` type for every located problem (lint findings, load errors, invalid input),
 //! rendered by the sibling modules as human text, JSON or GitHub annotations.
 
-mod github;
+pub(crate) mod github;
 mod human;
 mod json;
 
