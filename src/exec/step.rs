@@ -139,39 +139,11 @@ pub async fn run_step(run: Arc<RunCtx>, i: usize) -> Outcome {
         });
     }
 
-    if mutating || step.confirm == Some(true) {
-        let decision = shared
-            .interact
-            .confirm(ConfirmRequest {
-                path: path.clone(),
-                title: step.title().to_string(),
-                description: description.clone(),
-                args: shared.redactor.clipped(&args, 400),
-            })
-            .await;
-        match confirmation_event(&run, &path, &description, &decision) {
-            Decision::Yes { .. } => {}
-            Decision::No => {
-                return Outcome::declined(SkipReason::Declined, "declined at confirmation");
-            }
-            Decision::Abort => {
-                shared.abort();
-                return Outcome::skipped(SkipReason::Aborted, "run aborted at confirmation");
-            }
-            Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
-        }
-    }
-
-    // The team lock, once a change has its yes: a declined or unconfirmed step takes
-    // nothing (and writes nothing, not even a Lease).
-    if mutating {
-        if let Some(lock) = &shared.lock {
-            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
-                let mut o = Outcome::error(e.message().to_string());
-                o.error = Some(e.kind());
-                return o;
-            }
-        }
+    let ask = mutating || step.confirm == Some(true);
+    let shown = shared.redactor.clipped(&args, 400);
+    if let Some(stop) = confirm_then_lock(&run, i, &path, &description, shown, ask, mutating).await
+    {
+        return stop;
     }
 
     // A clean-up step (`always`, `finally`) is not stopped by Ctrl-C: it runs to its end
@@ -766,34 +738,10 @@ async fn run_foreach(run: &Arc<RunCtx>, i: usize, fe: &crate::model::Foreach) ->
             serde_json::json!({"items": list}),
         );
     }
-    if mutating || step.confirm == Some(true) {
-        let decision = shared
-            .interact
-            .confirm(ConfirmRequest {
-                path: path.clone(),
-                title: step.title().to_string(),
-                description: description.clone(),
-                args: shared.redactor.redact(&listed),
-            })
-            .await;
-        match confirmation_event(run, &path, &description, &decision) {
-            Decision::Yes { .. } => {}
-            Decision::No => {
-                return Outcome::declined(SkipReason::Declined, "declined at confirmation");
-            }
-            Decision::Abort => {
-                shared.abort();
-                return Outcome::skipped(SkipReason::Aborted, "run aborted at confirmation");
-            }
-            Decision::Unavailable(why) => return Outcome::declined(SkipReason::NotAsked, why),
-        }
-        if let Some(lock) = &shared.lock {
-            if let Err(e) = lock.ensure(&path, &shared.clients, &shared.cancel).await {
-                let mut o = Outcome::error(e.message().to_string());
-                o.error = Some(e.kind());
-                return o;
-            }
-        }
+    let ask = mutating || step.confirm == Some(true);
+    let shown = shared.redactor.redact(&listed);
+    if let Some(stop) = confirm_then_lock(run, i, &path, &description, shown, ask, mutating).await {
+        return stop;
     }
     let cancel = if step.always {
         tokio_util::sync::CancellationToken::new()
@@ -886,4 +834,59 @@ async fn run_foreach(run: &Arc<RunCtx>, i: usize, fe: &crate::model::Foreach) ->
         duration_ms: Some(elapsed_ms(started)),
         ..Outcome::simple(worst, message)
     }
+}
+
+/// Asks for the go a step needs (when `ask`), then — for a change that got it — takes the
+/// team lock: a declined or unconfirmed step takes nothing (and writes nothing, not even
+/// a Lease). `Some(outcome)`: the step ends here with it.
+async fn confirm_then_lock(
+    run: &Arc<RunCtx>,
+    i: usize,
+    path: &str,
+    description: &str,
+    shown_args: String,
+    ask: bool,
+    mutating: bool,
+) -> Option<Outcome> {
+    let shared = &run.shared;
+    if ask {
+        let decision = shared
+            .interact
+            .confirm(ConfirmRequest {
+                path: path.to_string(),
+                title: run.checked.runbook.steps[i].title().to_string(),
+                description: description.to_string(),
+                args: shown_args,
+            })
+            .await;
+        match confirmation_event(run, path, description, &decision) {
+            Decision::Yes { .. } => {}
+            Decision::No => {
+                return Some(Outcome::declined(
+                    SkipReason::Declined,
+                    "declined at confirmation",
+                ));
+            }
+            Decision::Abort => {
+                shared.abort();
+                return Some(Outcome::skipped(
+                    SkipReason::Aborted,
+                    "run aborted at confirmation",
+                ));
+            }
+            Decision::Unavailable(why) => {
+                return Some(Outcome::declined(SkipReason::NotAsked, why));
+            }
+        }
+    }
+    if mutating {
+        if let Some(lock) = &shared.lock {
+            if let Err(e) = lock.ensure(path, &shared.clients, &shared.cancel).await {
+                let mut o = Outcome::error(e.message().to_string());
+                o.error = Some(e.kind());
+                return Some(o);
+            }
+        }
+    }
+    None
 }

@@ -239,6 +239,27 @@ async fn through(
     Ok((parsed.to_string(), forward))
 }
 
+/// A Postgres or Redis pool: straight to its URL, or through the cluster (`via`).
+async fn build_db<P: Send + Sync + 'static>(
+    t: &DbTarget,
+    kind: &str,
+    name: &str,
+    clients: &super::Clients,
+    new: fn(&str, &str, usize, Option<&Path>) -> Result<P, ActionError>,
+    through_forward: fn(P, super::forward::Forward) -> P,
+) -> Result<Client, ActionError> {
+    let what = format!("{kind} target `{name}`");
+    let url = t.url.resolve(&what).map_err(ActionError::Config)?;
+    match &t.via {
+        None => new(name, &url, t.pool, t.ca_file.as_deref()).map(|p| Arc::new(p) as Client),
+        Some(via) => {
+            let (local, forward) = through(clients, via, &url, &what).await?;
+            new(name, &local, t.pool, t.ca_file.as_deref())
+                .map(|p| Arc::new(through_forward(p, forward)) as Client)
+        }
+    }
+}
+
 impl TargetConfig for PostgresTarget {
     fn as_any(&self) -> &dyn Any {
         self
@@ -257,20 +278,14 @@ impl TargetConfig for PostgresTarget {
         name: &'a str,
         clients: &'a super::Clients,
     ) -> BoxFuture<'a, Result<Client, ActionError>> {
-        Box::pin(async move {
-            let t = &self.0;
-            let what = format!("postgres target `{name}`");
-            let url = t.url.resolve(&what).map_err(ActionError::Config)?;
-            match &t.via {
-                None => super::PgPool::new(name, &url, t.pool, t.ca_file.as_deref())
-                    .map(|p| Arc::new(p) as Client),
-                Some(via) => {
-                    let (local, forward) = through(clients, via, &url, &what).await?;
-                    super::PgPool::new(name, &local, t.pool, t.ca_file.as_deref())
-                        .map(|p| Arc::new(p.through(forward)) as Client)
-                }
-            }
-        })
+        Box::pin(build_db(
+            &self.0,
+            "postgres",
+            name,
+            clients,
+            super::PgPool::new,
+            super::PgPool::through,
+        ))
     }
 }
 
@@ -292,20 +307,14 @@ impl TargetConfig for RedisTarget {
         name: &'a str,
         clients: &'a super::Clients,
     ) -> BoxFuture<'a, Result<Client, ActionError>> {
-        Box::pin(async move {
-            let t = &self.0;
-            let what = format!("redis target `{name}`");
-            let url = t.url.resolve(&what).map_err(ActionError::Config)?;
-            match &t.via {
-                None => super::RedisPool::new(name, &url, t.pool, t.ca_file.as_deref())
-                    .map(|p| Arc::new(p) as Client),
-                Some(via) => {
-                    let (local, forward) = through(clients, via, &url, &what).await?;
-                    super::RedisPool::new(name, &local, t.pool, t.ca_file.as_deref())
-                        .map(|p| Arc::new(p.through(forward)) as Client)
-                }
-            }
-        })
+        Box::pin(build_db(
+            &self.0,
+            "redis",
+            name,
+            clients,
+            super::RedisPool::new,
+            super::RedisPool::through,
+        ))
     }
 }
 
