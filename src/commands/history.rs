@@ -46,10 +46,7 @@ pub fn history(g: &Global, runbook: Option<&str>, limit: usize, format: RunForma
     for (_, path) in heads.into_iter().take(limit) {
         match crate::report::record::read(&path) {
             Ok(record) => {
-                let mut summary = Summary::new();
-                for e in &record.events {
-                    summary.add(e);
-                }
+                let summary = Summary::of(&record.events);
                 runs.push(Past { path, summary });
             }
             Err(e) => eprintln!("opsctl history: skipped: {e}"),

@@ -67,10 +67,7 @@ mod resume {
                 mode.as_str()
             ));
         }
-        let mut summary = Summary::new();
-        for e in &record.events {
-            summary.add(e);
-        }
+        let summary = Summary::of(&record.events);
         let params = params
             .as_object()
             .map(|m| {

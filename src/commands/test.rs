@@ -18,7 +18,7 @@ use crate::exec::confirm::{ConfirmRequest, Decision, Interact, ManualRequest};
 use crate::exec::context::Given;
 use crate::exec::events::Confirmer;
 use crate::exec::runner::{self, LockPolicy, Request, Settings};
-use crate::exec::{Event, Mode, Reporter, RunStatus, StepStatus};
+use crate::exec::{Mode, RunStatus, StepStatus};
 use crate::exit_code;
 use crate::invocation::{Global, TestFormat};
 use crate::library::Library;
@@ -100,16 +100,6 @@ impl Interact for Scripted {
 
     fn manual<'a>(&'a self, req: ManualRequest) -> BoxFuture<'a, Decision> {
         Box::pin(async move { self.answer(req.path) })
-    }
-}
-
-struct Collect(Arc<Mutex<Summary>>);
-
-impl Reporter for Collect {
-    fn event(&mut self, event: &Event) {
-        if let Ok(mut s) = self.0.lock() {
-            s.add(event);
-        }
     }
 }
 
@@ -300,10 +290,7 @@ pub fn from_record(path: &Path) -> i32 {
             return exit_code::INVALID;
         }
     };
-    let mut summary = Summary::new();
-    for e in &record.events {
-        summary.add(e);
-    }
+    let summary = Summary::of(&record.events);
     let Some(run) = summary.run.clone() else {
         eprintln!("opsctl test: {}: no run in this record", path.display());
         return exit_code::INVALID;
@@ -435,14 +422,14 @@ async fn run_case(
         yes: case.answer != "no",
         asked: Mutex::new(Vec::new()),
     });
-    let summary = Arc::new(Mutex::new(Summary::new()));
+    let (collector, summary) = crate::report::summary::Collector::new();
     let settings = Settings {
         mode: Mode::Run,
         max_parallel: 64,
         run_id: format!("test-{}", crate::exec::new_run_id()),
         user: "opsctl-test".into(),
         interact: interact.clone(),
-        reporters: vec![Box::new(Collect(summary.clone()))],
+        reporters: vec![Box::new(collector)],
         cancel: CancellationToken::new(),
         lock: LockPolicy::None,
         givens: Some(Arc::new(case.steps.clone())),

@@ -9,7 +9,7 @@
 
 pub mod render;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +24,7 @@ use crate::diagnostic::Diagnostic;
 use crate::exec::confirm::{ConfirmRequest, Decision, Interact, ManualRequest};
 use crate::exec::events::SkipReason;
 use crate::exec::runner::{self, Prepared, Request, Settings};
-use crate::exec::{Event, Mode, Reporter, StepStatus};
+use crate::exec::{Mode, Reporter, StepStatus};
 use crate::library::Library;
 use crate::report::summary::Summary;
 use crate::rules::Rule;
@@ -311,24 +311,6 @@ impl Interact for Unattended {
     }
 }
 
-/// Folds a run's events into a [`Summary`] handed back when the run ends.
-struct Collector {
-    summary: Summary,
-    out: Arc<Mutex<Option<Summary>>>,
-}
-
-impl Reporter for Collector {
-    fn event(&mut self, event: &Event) {
-        self.summary.add(event);
-    }
-
-    fn finish(&mut self) {
-        if let Ok(mut out) = self.out.lock() {
-            *out = Some(std::mem::take(&mut self.summary));
-        }
-    }
-}
-
 /// Runs one round: every environment's checks at the same time, each with its own
 /// clients. `extra` gives each environment's run more reporters (a live view).
 pub async fn run(
@@ -342,11 +324,8 @@ pub async fn run(
     let user = crate::exec::current_user();
     let mut runs = Vec::new();
     for (env, p) in &prepared.runs {
-        let out = Arc::new(Mutex::new(None));
-        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Collector {
-            summary: Summary::new(),
-            out: out.clone(),
-        })];
+        let (collector, out) = crate::report::summary::Collector::new();
+        let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(collector)];
         reporters.extend(extra(env));
         let run_id = crate::exec::new_run_id();
         let settings = Settings {
@@ -368,8 +347,7 @@ pub async fn run(
             runner::execute(prepared_run, settings).await;
             let summary = out
                 .lock()
-                .ok()
-                .and_then(|mut o| o.take())
+                .map(|mut s| std::mem::take(&mut *s))
                 .unwrap_or_default();
             EnvHealth::from_summary(env, runbook, run_id, &summary)
         });

@@ -83,6 +83,15 @@ impl Summary {
         Summary::default()
     }
 
+    /// A whole run's events folded in (a record read back).
+    pub fn of(events: &[Event]) -> Summary {
+        let mut s = Summary::new();
+        for e in events {
+            s.add(e);
+        }
+        s
+    }
+
     /// Folds one event in.
     pub fn add(&mut self, event: &Event) {
         match event {
@@ -339,4 +348,24 @@ pub fn brief(outputs: &Value) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// A reporter that folds a run's events into a [`Summary`] the caller reads once the run
+/// has ended (`health`, `test`).
+pub struct Collector(pub std::sync::Arc<std::sync::Mutex<Summary>>);
+
+impl Collector {
+    /// The reporter and the summary it fills.
+    pub fn new() -> (Collector, std::sync::Arc<std::sync::Mutex<Summary>>) {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Summary::new()));
+        (Collector(shared.clone()), shared)
+    }
+}
+
+impl crate::exec::Reporter for Collector {
+    fn event(&mut self, event: &Event) {
+        if let Ok(mut s) = self.0.lock() {
+            s.add(event);
+        }
+    }
 }
