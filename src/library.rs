@@ -295,6 +295,15 @@ pub fn is_test_file(p: &Path) -> bool {
 /// `*.yaml`/`*.yml` files under `dir`, sorted, recursively. Each real directory is walked
 /// once, so symlinks back up the tree (`sub -> .`) cannot make the walk loop or explode.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    // An entry of `runbooks:` may name one file (`../../runbooks/health.yaml`).
+    if dir.is_file() {
+        let yaml = matches!(dir.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        return if yaml && !is_test_file(dir) {
+            vec![dir.to_path_buf()]
+        } else {
+            Vec::new()
+        };
+    }
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -334,6 +343,21 @@ pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_may_name_one_file() {
+        let dir = std::env::temp_dir().join(format!("opsctl-lib-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = dir.join("a.yaml");
+        std::fs::write(&a, "name: a").unwrap();
+        std::fs::write(dir.join("a.test.yaml"), "cases: []").unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        assert_eq!(yaml_files(&a), vec![a.clone()]);
+        assert!(yaml_files(&dir.join("a.test.yaml")).is_empty());
+        assert!(yaml_files(&dir.join("notes.txt")).is_empty());
+        assert_eq!(yaml_files(&dir).len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn each_file_is_parsed_once_per_invocation() {

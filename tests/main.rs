@@ -12,6 +12,7 @@ mod foreach;
 mod health;
 mod history;
 mod kube;
+mod library;
 mod lint_rules;
 mod loader_fuzz;
 mod lock;

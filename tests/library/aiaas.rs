@@ -1,0 +1,1 @@
+//! Staged outages of the aiaas system (see docs/seed-coverage.md).

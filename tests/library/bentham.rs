@@ -1,0 +1,1 @@
+//! Staged outages of the bentham system (see docs/seed-coverage.md).

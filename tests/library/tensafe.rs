@@ -1,0 +1,1 @@
+//! Staged outages of the tensafe system (see docs/seed-coverage.md).

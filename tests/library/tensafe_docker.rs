@@ -1,0 +1,1 @@
+//! Staged outages of the tensafe_docker system (see docs/seed-coverage.md).

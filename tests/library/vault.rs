@@ -1,0 +1,1 @@
+//! Staged outages of the vault system (see docs/seed-coverage.md).
