@@ -433,6 +433,89 @@ fn sev1_outage_finds_the_crash_saves_the_logs_and_restarts() {
     );
 }
 
+/// prod.yaml staged after a deploy ten minutes ago: the crashing template is revision 2,
+/// and revision 1 (image 1.4.1, three days old) is there to go back to.
+fn after_a_recent_deploy() -> String {
+    let yaml = super::fixture("prod.yaml")
+        .replacen(
+            "  name: api\n  namespace: prod\n  labels:\n    app: api\nspec:",
+            "  name: api\n  namespace: prod\n  annotations:\n    deployment.kubernetes.io/revision: \"2\"\n  labels:\n    app: api\nspec:",
+            1,
+        )
+        .replacen(
+            "  name: api-7c9d8f6b5\n  namespace: prod\n",
+            "  name: api-7c9d8f6b5\n  namespace: prod\n  creationTimestamp: now-10m\n",
+            1,
+        )
+        .replacen(
+            "    deployment.kubernetes.io/revision: \"1\"",
+            "    deployment.kubernetes.io/revision: \"2\"",
+            1,
+        );
+    yaml + r#"
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: api-5b6c7d8e9
+  namespace: prod
+  creationTimestamp: now-3d
+  labels: { app: api, pod-template-hash: 5b6c7d8e9 }
+  annotations: { deployment.kubernetes.io/revision: "1" }
+  ownerReferences:
+    - { apiVersion: apps/v1, kind: Deployment, name: api, controller: true, blockOwnerDeletion: true }
+spec:
+  replicas: 0
+  selector: { matchLabels: { app: api, pod-template-hash: 5b6c7d8e9 } }
+  template:
+    metadata: { labels: { app: api, pod-template-hash: 5b6c7d8e9 } }
+    spec:
+      containers:
+        - name: api
+          image: registry.example.com/api:1.4.1
+          env: [{ name: LOG_LEVEL, value: info }]
+status: { replicas: 0 }
+"#
+}
+
+#[test]
+fn sev1_outage_rolls_back_a_recent_deploy_instead_of_restarting() {
+    use crate::support::http_server::{Route, TestServer};
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/ready"),
+        Route::new("GET", "/api/v1/query").json(
+            serde_json::json!({"status": "success", "data": {"result": [{"value": [0, "0.001"]}]}}),
+        ),
+    ]);
+    let c = Cluster::with(&after_a_recent_deploy(), &[]);
+    let p = sev1_project(&api);
+    let doc = sev1(
+        &c,
+        &p,
+        &crate::support::service_url("OPSCTL_TEST_DATABASE_URL"),
+    );
+    let history = step(&doc, "history");
+    assert_eq!(history["outputs"]["revision"], 2, "{history}");
+    let age = history["outputs"]["revision_age_s"].as_i64().expect("age");
+    assert!((590..1200).contains(&age), "{history}");
+    assert_eq!(history["outputs"]["recent"], true, "{history}");
+    assert_eq!(step(&doc, "crash-logs")["status"], "ok", "{doc}");
+    assert_eq!(step(&doc, "rollback")["status"], "ok", "{doc}");
+    assert_eq!(step(&doc, "restart")["status"], "skipped", "{doc}");
+    let dep = c
+        .kubectl(&["get", "deploy", "api", "-n", "prod", "-o", "json"])
+        .json();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"], "registry.example.com/api:1.4.1",
+        "not rolled back: {dep}"
+    );
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null(),
+        "restarted as well"
+    );
+}
+
 #[test]
 fn sev1_outage_names_the_database_and_restarts_nothing_when_it_is_down() {
     use crate::support::http_server::{Route, TestServer, closed_port};

@@ -54,7 +54,11 @@ static SPEC: ActionSpec = ActionSpec {
         },
         OutputSpec {
             name: "history",
-            doc: "Revisions with their change causes.",
+            doc: "For `history`: revisions, oldest first, each with `revision`, `change_cause`, `replicaset`, `created` (RFC 3339) and `age_s` (seconds since it was created).",
+        },
+        OutputSpec {
+            name: "revision_age_s",
+            doc: "For `history`: seconds since the current revision was created (how recent the last deploy is); null when unknown.",
         },
         OutputSpec {
             name: "ready",
@@ -213,11 +217,26 @@ impl ActionImpl for Rollout {
             );
             if a.action == RolloutAction::History {
                 let h = history(&kube.client, &api, name, &ns).await?;
+                let now = chrono::Utc::now().timestamp();
+                let age = |r: &Revision| r.created.map(|c| (now - c.as_second()).max(0));
+                let current = revision_of(&deployment);
+                out.insert(
+                    "revision_age_s".into(),
+                    json!(h.iter().find(|r| r.revision == current).and_then(age)),
+                );
                 out.insert(
                     "history".into(),
                     Value::Array(
                         h.iter()
-                            .map(|r| json!({"revision": r.revision, "change_cause": r.change_cause, "replicaset": r.replicaset}))
+                            .map(|r| {
+                                json!({
+                                    "revision": r.revision,
+                                    "change_cause": r.change_cause,
+                                    "replicaset": r.replicaset,
+                                    "created": r.created.map(|c| c.to_string()),
+                                    "age_s": age(r),
+                                })
+                            })
                             .collect(),
                     ),
                 );
@@ -289,6 +308,8 @@ struct Revision {
     change_cause: Option<String>,
     replicaset: String,
     template: Value,
+    /// When its ReplicaSet was created.
+    created: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// The deployment's ReplicaSets by revision, oldest first (`kubectl rollout history`).
@@ -327,6 +348,7 @@ async fn history(
                 .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
             replicaset: rs.metadata.name.clone().unwrap_or_default(),
             template: serde_json::to_value(&rs.spec.template).unwrap_or(Value::Null),
+            created: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
         })
         .collect();
     out.sort_by_key(|r| r.revision);
