@@ -26,6 +26,7 @@ mod runbook_tests;
 mod safety;
 mod scheduler;
 mod schema;
+mod seed_coverage;
 mod shipped;
 mod sql_safety;
 mod targets;

@@ -3,16 +3,10 @@
 use crate::support::{Cmd, repo};
 
 fn shipped() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(repo().join("runbooks"))
-        .expect("runbooks/")
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension().and_then(|x| x.to_str()) == Some("yaml")
-                && !opsctl::library::is_test_file(&p))
-            .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .flatten()
-        })
+    // Every runbook of the library, the seed systems' (runbooks/<system>/) included.
+    let mut names: Vec<String> = opsctl::library::yaml_files(&repo().join("runbooks"))
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect();
     names.sort();
     names
@@ -75,5 +69,58 @@ fn list_shows_every_runbook() {
     out.code(0);
     for name in shipped() {
         out.stdout_has(&name);
+    }
+}
+
+/// The example configs of the seed systems (examples/<system>/opsctl.yaml) and the demo's.
+fn example_configs() -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(repo().join("examples"))
+        .expect("examples/")
+        .flatten()
+        .map(|e| e.path().join("opsctl.yaml"))
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The runbook names `opsctl list` shows under a config.
+fn listed(config: &std::path::Path) -> Vec<String> {
+    let out = Cmd::new(&repo())
+        .arg("list")
+        .arg("--config")
+        .arg(config)
+        .run();
+    out.code(0);
+    out.stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn each_example_config_lints_clean_and_dry_runs_every_runbook_it_lists() {
+    let configs = example_configs();
+    assert!(configs.len() >= 6, "{configs:?}");
+    for config in configs {
+        let names = listed(&config);
+        assert!(!names.is_empty(), "{} lists no runbook", config.display());
+        Cmd::new(&repo())
+            .arg("lint")
+            .arg("--config")
+            .arg(&config)
+            .run()
+            .code(0)
+            .stdout_has("No problems found.");
+        for name in names {
+            let out = Cmd::new(&repo())
+                .args(["run", &name, "--dry-run", "--examples", "--format", "json"])
+                .arg("--config")
+                .arg(&config)
+                .run();
+            assert_eq!(out.code, 0, "{} · {name}: {out:?}", config.display());
+            assert_eq!(out.json()["runbook"], name.as_str());
+        }
     }
 }
