@@ -95,6 +95,13 @@ impl Redactor {
         self.inner.read().map_or(true, |i| i.secrets.is_empty())
     }
 
+    /// Whether the text holds a secret the run knows.
+    pub fn contains_secret(&self, text: &str) -> bool {
+        self.inner.read().map_or(true, |i| {
+            i.matcher.as_ref().is_some_and(|m| m.is_match(text))
+        })
+    }
+
     /// The text with every secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let Ok(inner) = self.inner.read() else {

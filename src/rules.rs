@@ -33,6 +33,7 @@ pub enum Rule {
     UnknownTarget,
     ConfirmIgnored,
     SecretTransformed,
+    SecretOnCommandLine,
     ShellInterpolation,
     SqlInterpolation,
     DuplicateRunbook,
@@ -71,6 +72,7 @@ impl Rule {
         Rule::UnknownTarget,
         Rule::ConfirmIgnored,
         Rule::SecretTransformed,
+        Rule::SecretOnCommandLine,
         Rule::ShellInterpolation,
         Rule::SqlInterpolation,
         Rule::DuplicateRunbook,
@@ -249,6 +251,12 @@ impl Rule {
                 "secret-transformed",
                 "An expression does more with a secret output (`secret.generate`'s `value`) than pass it on as it is: a filter, an operation, a slice.",
                 "opsctl masks a secret by its exact text; `value | upper` or `value[:8]` would print a form of it that no mask matches. Pass secrets on unchanged.",
+            ),
+            Rule::SecretOnCommandLine => (
+                "X009",
+                "secret-on-command-line",
+                "A secret output (`secret.generate`'s `value`) is written into the `command` of `exec` or `k8s.exec`.",
+                "A command line is readable by every user of the machine (`ps`, `/proc/PID/cmdline`) and, for `k8s.exec`, lands in the API server's audit log: the seeds' `aws secretsmanager update-secret --secret-string '{\"password\": …}'` leaks the new password that way. Pass the secret through `env:` or `stdin:`; opsctl also refuses at run time a command line that holds any secret it knows.",
             ),
             Rule::ShellInterpolation => (
                 "I001",

@@ -60,3 +60,58 @@ steps:
         "{step}"
     );
 }
+
+/// A secret reaching a command line through a nested runbook's param (where lint cannot
+/// follow it) is refused before the program starts: a command line is readable by every
+/// user of the machine. The same value through `env:` gets there.
+#[test]
+fn a_secret_on_a_command_line_is_refused_at_run_time_and_env_carries_it() {
+    let p = Project::new();
+    p.file("opsctl.yaml", "runbooks: [.]\n")
+        .file(
+            "rotate.yaml",
+            r#"name: rotate
+title: Rotate a password through a helper runbook
+steps:
+  - id: password
+    secret.generate: { bytes: 24, encoding: hex }
+  - id: store
+    needs: [password]
+    runbook: { name: store, params: { password: "${{ steps.password.outputs.value }}" } }
+"#,
+        )
+        .file(
+            "store.yaml",
+            r#"name: store
+title: Hand a password to a tool
+params:
+  password: { required: true, example: x }
+steps:
+  - id: argv
+    exec: { command: [sh, -c, 'echo "$1" > argv.txt', sh, "${{ params.password }}"] }
+  - id: env
+    exec:
+      command: [sh, -c, 'printf %s "$PASSWORD" > env.txt']
+      env: { PASSWORD: "${{ params.password }}" }
+"#,
+        );
+    let out = p
+        .opsctl()
+        .args(["run", "rotate", "--yes", "--format", "json"])
+        .run();
+    out.code(1);
+    let doc = out.json();
+    let inner = &doc["steps"][1]["outputs"]["steps"];
+    assert_eq!(inner["argv"]["status"], "error", "{doc}");
+    assert!(
+        inner["argv"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("holds a secret")),
+        "no reason given: {doc}"
+    );
+    assert!(!p.path().join("argv.txt").exists(), "the program ran");
+    assert_eq!(inner["env"]["status"], "ok", "{doc}");
+    let secret = p.read("env.txt");
+    assert_eq!(secret.len(), 48, "{secret}");
+    out.never_shows(&secret);
+}

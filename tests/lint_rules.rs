@@ -30,6 +30,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("param-example", "P001"),
     ("race", "X004"),
     ("runbook-loop-a", "N002"),
+    ("secret-on-command-line", "X009"),
     ("two-actions", "A001"),
     ("undeclared-param", "X002"),
     ("unknown-argument", "A002"),

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncReadExt;
 
-use super::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec, StrList, StrMap};
+use super::spec::{ActionSpec, ArgsSchema, Argv, Exclusive, OutputSpec, StrMap};
 use super::{ActionError, ActionImpl, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
@@ -23,8 +23,8 @@ const READ_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 crate::action_args! {
     /// Arguments of `exec`.
     pub struct ExecArgs {
-        /// Program and arguments, run without a shell.
-        command: Option<StrList>,
+        /// Program and arguments, run without a shell. Never a secret: pass those through `env` or `stdin`.
+        command: Option<Argv>,
         /// A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.
         shell: Option<Script>,
         /// Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these. `NAME_env: VAR` passes opsctl's `$VAR` as `NAME` (a secret: masked everywhere).
@@ -167,7 +167,10 @@ impl ActionImpl for Exec {
         Box::pin(async move {
             let mut values = None;
             let argv: Vec<String> = match (&a.command, &a.shell) {
-                (Some(cmd), _) => cmd.0.clone(),
+                (Some(cmd), _) => {
+                    cmd.check_no_secret("exec", cx.redactor())?;
+                    cmd.0.clone()
+                }
                 (None, Some(script)) => {
                     let (text, v) = script.parts();
                     values = v;

@@ -67,6 +67,9 @@ pub enum ArgType {
     Duration,
     Enum(&'static [&'static str]),
     StrList,
+    /// A program and its arguments: a command line, readable by every user of the machine
+    /// (`ps`, `/proc/PID/cmdline`), so it may never hold a secret (lint X009).
+    Argv,
     /// A mapping of names to scalars (headers, env, labels).
     StrMap,
     /// Any mapping (annotations with null values, JSON objects).
@@ -93,6 +96,7 @@ impl ArgType {
             ArgType::Duration => "a duration (e.g. 30s)".into(),
             ArgType::Enum(values) => format!("one of {}", values.join(", ")),
             ArgType::StrList => "a list of strings".into(),
+            ArgType::Argv => "a command line (a list of strings, no secret)".into(),
             ArgType::StrMap => "a mapping of names to values".into(),
             ArgType::Map => "a mapping".into(),
             ArgType::List => "a list".into(),
@@ -112,7 +116,7 @@ impl ArgType {
             ArgType::Number => json!({"anyOf": [{"type": "number"}, expr]}),
             ArgType::Bool => json!({"anyOf": [{"type": "boolean"}, expr]}),
             ArgType::Enum(values) => json!({"anyOf": [{"enum": values}, expr]}),
-            ArgType::StrList => {
+            ArgType::StrList | ArgType::Argv => {
                 json!({"anyOf": [{"type": "array", "items": {"type": ["string", "number", "boolean"]}}, expr]})
             }
             ArgType::StrMap => {
@@ -261,6 +265,7 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
                 | ArgType::Map
                 | ArgType::List
                 | ArgType::StrList
+                | ArgType::Argv
                 | ArgType::StrMap
                 | ArgType::Keys(_)
         ),
@@ -292,10 +297,10 @@ fn check_type(spec: &ActionSpec, arg_spec: &ArgSpec, value: &ArgValue, cx: &mut 
             }
         }
         (ArgType::Enum(_), Some(_)) => false,
-        (ArgType::StrList, Some(Value::Array(items))) => items
+        (ArgType::StrList | ArgType::Argv, Some(Value::Array(items))) => items
             .iter()
             .all(|i| i.is_string() || i.is_number() || i.is_boolean()),
-        (ArgType::StrList, Some(_)) => false,
+        (ArgType::StrList | ArgType::Argv, Some(_)) => false,
         (ArgType::StrMap, Some(Value::Object(m))) => {
             m.values().all(|v| !v.is_array() && !v.is_object())
         }
@@ -397,6 +402,39 @@ impl<'de> serde::Deserialize<'de> for StrList {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(StrList)
+    }
+}
+
+/// A command line: a program and its arguments (as [`StrList`]). The one argument type
+/// that lint (X009) and the action itself keep secrets out of.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Argv(pub Vec<String>);
+
+impl ArgKind for Argv {
+    const TY: ArgType = ArgType::Argv;
+}
+
+impl<'de> serde::Deserialize<'de> for Argv {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Argv, D::Error> {
+        StrList::deserialize(d).map(|l| Argv(l.0))
+    }
+}
+
+impl Argv {
+    /// Refuses a command line that holds a secret the run knows (a generated secret, a
+    /// password from a URL, a credential header): a command line is readable by every
+    /// user of the machine. Lint catches the written forms (X009); this catches the rest.
+    pub fn check_no_secret(
+        &self,
+        action: &str,
+        redactor: &crate::redact::Redactor,
+    ) -> Result<(), super::ActionError> {
+        match self.0.iter().position(|a| redactor.contains_secret(a)) {
+            None => Ok(()),
+            Some(i) => Err(super::ActionError::InvalidArgs(format!(
+                "{action}: argument {i} of `command` holds a secret; a command line is readable by every user of the machine (ps, /proc) — pass it through `env:` or `stdin:`"
+            ))),
+        }
     }
 }
 

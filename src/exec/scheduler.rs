@@ -398,6 +398,10 @@ pub async fn run_nested(
             if declined {
                 entry["declined"] = json!(true);
             }
+            // Why a step of the nested runbook did not pass, for the caller's record and JSON.
+            if let Some(m) = &r.message {
+                entry["message"] = json!(m);
+            }
             steps.insert(s.id.clone(), entry);
         }
     }

@@ -51,6 +51,31 @@ pub fn check(
             cx.check_calls(diags);
             cx.check_secret_use(diags);
         }
+        // X009: the arguments that become a command line.
+        let spec = step.action.action.spec();
+        for arg in &step.action.args.entries {
+            if !spec
+                .arg(&arg.key)
+                .is_some_and(|a| matches!(a.ty, crate::actions::spec::ArgType::Argv))
+            {
+                continue;
+            }
+            let mut exprs = Vec::new();
+            arg.value.collect_exprs(&mut exprs);
+            for e in exprs {
+                let cx = ExprCx {
+                    runbook,
+                    graph,
+                    broken,
+                    step,
+                    index: i,
+                    field: Field::Args,
+                    expr: e,
+                    vars: vars.as_deref(),
+                };
+                cx.check_command_line(&arg.key, diags);
+            }
+        }
     }
 }
 
@@ -243,6 +268,25 @@ impl ExprCx<'_> {
                 "secret used in an expression",
             )
             .help("write `${{ <the reference> }}` alone; the mask matches only the secret's exact text"),
+        );
+    }
+
+    /// X009: a secret output on a command line (`exec` / `k8s.exec` `command`).
+    fn check_command_line(&self, arg: &str, diags: &mut Diagnostics) {
+        let Some(r) = self.expr.refs().iter().find(|r| self.reads_secret(r)) else {
+            return;
+        };
+        diags.push(
+            self.diag(
+                Rule::SecretOnCommandLine,
+                format!(
+                    "`{}` puts a secret on the command line (`{arg}`), where every user of the machine can read it",
+                    self.expr.source().trim()
+                ),
+                r,
+                "secret in a command's arguments",
+            )
+            .help("pass it through `env:` (`NAME: ${{ <the reference> }}`) or `stdin:` and let the command read it from there"),
         );
     }
 

@@ -142,7 +142,7 @@ impl ArgValue {
         }
     }
 
-    fn collect_exprs<'a>(&'a self, out: &mut Vec<&'a Expr>) {
+    pub fn collect_exprs<'a>(&'a self, out: &mut Vec<&'a Expr>) {
         match self {
             ArgValue::Lit { .. } => {}
             ArgValue::Tmpl { template, .. } | ArgValue::Shell { template, .. } => {

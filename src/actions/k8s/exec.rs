@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{LATENCY, namespace};
 use crate::actions::access::{KubeAccess, KubeResource};
-use crate::actions::spec::{ActionSpec, ArgsSchema, Exclusive, OutputSpec, StrList};
+use crate::actions::spec::{ActionSpec, ArgsSchema, Argv, Exclusive, OutputSpec};
 use crate::actions::{ActionError, ActionImpl, ErrorKind, Outputs, latency_ms};
 use crate::config::EnvConfig;
 use crate::exec::StepContext;
@@ -29,8 +29,8 @@ crate::action_args! {
         container: Option<String>,
         /// Namespace (the config's by default).
         namespace: Option<String>,
-        /// Program and arguments, run in the container without a shell.
-        command: StrList,
+        /// Program and arguments, run in the container without a shell. Never a secret (the API server's audit log records it).
+        command: Argv,
         /// Declares the command changes nothing, so it needs no confirmation (false).
         readonly: bool,
     }
@@ -137,6 +137,7 @@ impl ActionImpl for Exec {
         a: ExecArgs,
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
+            a.command.check_no_secret("k8s.exec", cx.redactor())?;
             if a.command.0.is_empty() {
                 return Err(ActionError::InvalidArgs(
                     "k8s.exec: `command` is empty".into(),
