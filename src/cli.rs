@@ -163,9 +163,9 @@ pub struct RunArgs {
     /// Only steps with one of these tags (and what they need); comma-separated
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub tags: Vec<String>,
-    /// Only this step and its ancestors
-    #[arg(long, value_name = "ID")]
-    pub only: Option<String>,
+    /// Only these steps and their ancestors; comma-separated or repeated
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub only: Vec<String>,
     /// Most steps running at once (Postgres/Redis steps are bounded further by their
     /// target's pool)
     #[arg(long, default_value_t = DEFAULT_MAX_PARALLEL, value_parser = clap::value_parser!(u32).range(1..=4096))]

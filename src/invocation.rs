@@ -75,7 +75,7 @@ pub struct RunOptions {
     pub yes_manual: bool,
     pub wait_lock: bool,
     pub tags: Vec<String>,
-    pub only: Option<String>,
+    pub only: Vec<String>,
     pub max_parallel: usize,
     pub format: RunFormat,
     pub record: Option<PathBuf>,

@@ -112,3 +112,41 @@ fn actions_reference_is_generated_from_the_actions() {
         .code(2)
         .stderr_has("k8s.scale");
 }
+
+#[test]
+fn only_takes_several_steps_and_test_takes_a_runbook_name() {
+    let out = crate::support::Cmd::new(&crate::support::repo())
+        .args([
+            "run",
+            "sev1-outage",
+            "--dry-run",
+            "--only",
+            "pods,db",
+            "--only",
+            "redis",
+            "--format",
+            "json",
+        ])
+        .run();
+    out.code(0);
+    let doc = out.json();
+    let mut ids: Vec<String> = doc["waves"]
+        .as_array()
+        .expect("waves")
+        .iter()
+        .flat_map(|w| w["steps"].as_array().cloned().unwrap_or_default())
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["db", "pods", "redis"], "{doc}");
+    crate::support::Cmd::new(&crate::support::repo())
+        .args(["run", "sev1-outage", "--dry-run", "--only", "pods,podz"])
+        .run()
+        .code(2)
+        .stderr_has("--only podz: no such step");
+    crate::support::Cmd::new(&crate::support::repo())
+        .args(["test", "sev1-outage"])
+        .run()
+        .code(0)
+        .stdout_has("0 failed");
+}

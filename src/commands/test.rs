@@ -103,6 +103,15 @@ impl Interact for Scripted {
     }
 }
 
+/// `NAME.test.yaml` (or `.yml`) beside the runbook file `NAME.yaml`, if there is one.
+fn cases_beside(runbook: &Path) -> Option<PathBuf> {
+    let stem = runbook.file_stem()?.to_string_lossy().into_owned();
+    ["test.yaml", "test.yml"]
+        .iter()
+        .map(|ext| runbook.with_file_name(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+}
+
 pub fn test(g: &Global, paths: &[PathBuf], format: TestFormat) -> i32 {
     let config = match super::load_config(g) {
         Ok(c) => c,
@@ -116,7 +125,17 @@ pub fn test(g: &Global, paths: &[PathBuf], format: TestFormat) -> i32 {
     };
     let mut files: Vec<PathBuf> = Vec::new();
     for root in &roots {
-        if root.is_file() {
+        // A runbook by name (`opsctl test sev1-outage`) or by file: the cases beside it.
+        let runbook = match library
+            .entries()
+            .find(|(n, _)| Path::new(n) == root.as_path())
+        {
+            Some((_, path)) if !root.exists() => Some(path.to_path_buf()),
+            _ => (root.is_file() && !crate::library::is_test_file(root)).then(|| root.clone()),
+        };
+        if let Some(rb) = runbook {
+            files.extend(cases_beside(&rb));
+        } else if root.is_file() {
             files.push(root.clone());
         } else {
             files.extend(test_files(root));

@@ -36,8 +36,8 @@ pub struct Request {
     pub use_examples: bool,
     /// `--tags`: only steps with one of these (and their ancestors).
     pub tags: Vec<String>,
-    /// `--only`: only this step (and its ancestors).
-    pub only: Option<String>,
+    /// `--only`: only these steps (and their ancestors).
+    pub only: Vec<String>,
 }
 
 /// Everything a run needs, loaded and checked before anything starts. Cloning is cheap
@@ -185,28 +185,32 @@ fn literal_calls(runbook: &crate::model::Runbook) -> Result<(), Vec<Diagnostic>>
 
 /// The steps taking part: `--only` and `--tags` select, ancestors come along.
 fn select(checked: &Checked, req: &Request) -> Result<Option<Vec<bool>>, Vec<Diagnostic>> {
-    if req.only.is_none() && req.tags.is_empty() {
+    if req.only.is_empty() && req.tags.is_empty() {
         return Ok(None);
     }
     let rb = &checked.runbook;
-    if let Some(only) = &req.only {
-        if rb.step(only).is_none() {
-            return Err(vec![
-                Diagnostic::error(
-                    Rule::UnknownStep,
-                    format!("--only {only}: no such step in `{}`", rb.name),
-                )
-                .help_opt(crate::suggest::help(
-                    only,
-                    rb.steps.iter().map(|s| s.id.as_str()),
-                )),
-            ]);
-        }
+    let unknown: Vec<Diagnostic> = req
+        .only
+        .iter()
+        .filter(|only| rb.step(only).is_none())
+        .map(|only| {
+            Diagnostic::error(
+                Rule::UnknownStep,
+                format!("--only {only}: no such step in `{}`", rb.name),
+            )
+            .help_opt(crate::suggest::help(
+                only,
+                rb.steps.iter().map(|s| s.id.as_str()),
+            ))
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
     }
     let base: Vec<usize> = (0..rb.steps.len())
         .filter(|&i| {
             let s = &rb.steps[i];
-            req.only.as_ref().is_none_or(|o| *o == s.id)
+            (req.only.is_empty() || req.only.contains(&s.id))
                 && (req.tags.is_empty() || s.tags.iter().any(|t| req.tags.contains(t)))
         })
         .collect();
