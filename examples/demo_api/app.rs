@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
@@ -34,10 +34,8 @@ use metrics::{Gauges, Metrics};
 
 /// How often the workers look for pending jobs.
 const WORK_INTERVAL: Duration = Duration::from_millis(200);
-/// Largest DLQ retry the admin API accepts at once.
-const MAX_RETRY: usize = 1000;
-/// Largest request body read (the admin API takes small JSON objects).
-const MAX_BODY: usize = 64 * 1024;
+/// Most DLQ entries listed at once.
+const MAX_LIST: usize = 1000;
 
 /// What to serve and where the dependencies are.
 pub struct Options {
@@ -234,7 +232,6 @@ async fn route(state: &State, req: Request<Incoming>) -> (&'static str, Response
         "/internal/metrics" => "/internal/metrics",
         "/v1/admin/dlq" => "/v1/admin/dlq",
         "/v1/admin/dlq/stats" => "/v1/admin/dlq/stats",
-        "/v1/admin/dlq/retry" => "/v1/admin/dlq/retry",
         // One label for everything else, so unknown paths cannot grow the metrics.
         _ => return ("other", json_response(404, &json!({"error": "not found"}))),
     };
@@ -245,11 +242,8 @@ async fn route(state: &State, req: Request<Incoming>) -> (&'static str, Response
             .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return (endpoint, r);
     }
-    let expected = if endpoint == "/v1/admin/dlq/retry" {
-        Method::POST
-    } else {
-        Method::GET
-    };
+    // Every endpoint is a read: the seed's admin API names no write on the DLQ.
+    let expected = Method::GET;
     if *req.method() != expected {
         return (
             endpoint,
@@ -261,8 +255,7 @@ async fn route(state: &State, req: Request<Incoming>) -> (&'static str, Response
         "/internal/ready" => ready(state).await,
         "/internal/metrics" => metrics(state).await,
         "/v1/admin/dlq/stats" => dlq_stats(state).await,
-        "/v1/admin/dlq" => dlq_list(state, req.uri().query().unwrap_or("")).await,
-        _ => dlq_retry(state, req).await,
+        _ => dlq_list(state, req.uri().query().unwrap_or("")).await,
     };
     (endpoint, response)
 }
@@ -357,11 +350,11 @@ async fn dlq_list(state: &State, query: &str) -> Response<Body> {
         .map(str::parse::<usize>);
     let limit = match limit {
         None => 20,
-        Some(Ok(n)) if (1..=MAX_RETRY).contains(&n) => n,
+        Some(Ok(n)) if (1..=MAX_LIST).contains(&n) => n,
         Some(_) => {
             return json_response(
                 400,
-                &json!({"error": format!("limit must be an integer from 1 to {MAX_RETRY}")}),
+                &json!({"error": format!("limit must be an integer from 1 to {MAX_LIST}")}),
             );
         }
     };
@@ -372,75 +365,6 @@ async fn dlq_list(state: &State, query: &str) -> Response<Body> {
     match dlq_entries(state, isize::try_from(limit).unwrap_or(20)).await {
         Ok(entries) => json_response(200, &json!({"total": total, "entries": entries})),
         Err(r) => r,
-    }
-}
-
-/// `POST {"limit": N}`: moves up to N entries (default 100, at most 1000) from the DLQ
-/// back to `pending` in the jobs table. If Postgres refuses, the entries go back.
-async fn dlq_retry(state: &State, req: Request<Incoming>) -> Response<Body> {
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return json_response(400, &json!({"error": e.to_string()})),
-    };
-    let body: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return json_response(400, &json!({"error": format!("not JSON: {e}")})),
-        }
-    };
-    // Templated runbook arguments may arrive as the string "100".
-    let limit = match body.get("limit") {
-        None => Some(100),
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    };
-    let Some(limit) = limit.filter(|n| (1..=MAX_RETRY).contains(n)) else {
-        return json_response(
-            400,
-            &json!({"error": format!("limit must be an integer from 1 to {MAX_RETRY}")}),
-        );
-    };
-    let popped: Option<Vec<String>> = match state
-        .redis
-        .cmd(redis::cmd("LPOP").arg(DLQ_KEY).arg(limit))
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => return unavailable("redis", &e),
-    };
-    let popped = popped.unwrap_or_default();
-    let ids: Vec<i64> = popped
-        .iter()
-        .filter_map(|raw| backends::parse_entry(raw).get("job_id")?.as_i64())
-        .collect();
-    let requeued = async {
-        let c = state.pg.client().await?;
-        c.execute(
-            "UPDATE jobs SET status = 'pending', error_message = NULL, updated_at = now() \
-             WHERE id = ANY($1) AND status = 'failed'",
-            &[&ids],
-        )
-        .await
-        .map_err(|e| e.to_string())
-    }
-    .await;
-    match requeued {
-        Ok(n) => json_response(200, &json!({"retried": n, "job_ids": ids})),
-        Err(e) => {
-            // Put them back in front, in their order, so nothing is lost.
-            if !popped.is_empty() {
-                let mut cmd = redis::cmd("LPUSH");
-                cmd.arg(DLQ_KEY);
-                for raw in popped.iter().rev() {
-                    cmd.arg(raw);
-                }
-                let _: Result<i64, String> = state.redis.cmd(&cmd).await;
-            }
-            unavailable("postgres", &e)
-        }
     }
 }
 

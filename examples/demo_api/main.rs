@@ -9,7 +9,7 @@
 //! (Prometheus text: `tg_tinker_requests_total`, `tg_tinker_request_duration_seconds`,
 //! `tg_tinker_queue_depth{status}`, `tg_tinker_jobs_{completed,failed}_total`), and with
 //! `Authorization: Bearer $DEMO_ADMIN_TOKEN` the admin DLQ endpoints `GET /v1/admin/dlq`,
-//! `GET /v1/admin/dlq/stats`, `POST /v1/admin/dlq/retry`. The DLQ is the Redis list
+//! `GET /v1/admin/dlq/stats`. The DLQ is the Redis list
 //! `dlq:jobs`; the queue is the Postgres table `jobs` (`--init-schema` creates it).
 //! `--tls-listen` serves the same over HTTPS with a self-signed certificate valid 90 days.
 //!
