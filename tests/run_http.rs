@@ -484,7 +484,10 @@ steps:
     http: { target: api, path: /rotate, method: POST, json: { key: "${{ steps['new-key'].outputs.value }}" } }
   - id: show
     needs: [new-key, whoami]
-    exec: { command: [echo, "${{ steps['new-key'].outputs.value }} ${{ steps.whoami.outputs.echoed }}"], readonly: true }
+    exec:
+      command: [sh, -c, 'echo "$KEY $WHO"']
+      env: { KEY: "${{ steps['new-key'].outputs.value }}", WHO: "${{ steps.whoami.outputs.echoed }}" }
+      readonly: true
     expect: ["exit_code == 1"]
 "#,
     );

@@ -122,7 +122,8 @@ steps:
   - id: print
     needs: [gen]
     exec:
-      command: [sh, -c, 'printf %s "$1" > {}; head -c 1048566 /dev/zero | tr "\0" a; printf %s "$1"', sh, "${{{{ steps.gen.outputs.value }}}}"]
+      command: [sh, -c, 'printf %s "$S" > {}; head -c 1048566 /dev/zero | tr "\0" a; printf %s "$S"']
+      env: {{ S: "${{{{ steps.gen.outputs.value }}}}" }}
       readonly: true
 "#,
             secret_file.display()
@@ -428,7 +429,7 @@ steps:
     secret.generate: {{ bytes: 32 }}
   - id: keep
     needs: [gen]
-    exec: {{ command: [sh, -c, 'printf %s "$1" > {f}; printf "%s\n%s" "$1" "$1"', sh, "${{{{ steps.gen.outputs.value }}}}"], readonly: true }}
+    exec: {{ command: [sh, -c, 'printf %s "$S" > {f}; printf "%s\n%s" "$S" "$S"'], env: {{ S: "${{{{ steps.gen.outputs.value }}}}" }}, readonly: true }}
   - id: push
     needs: [gen]
     http: {{ target: api, path: /rotate, method: POST, json: {{ key: "${{{{ steps.gen.outputs.value }}}}" }} }}

@@ -292,41 +292,16 @@ fn assess(
     outputs: &Map<String, Value>,
     action: &dyn crate::actions::Action,
 ) -> (StepStatus, Option<String>) {
-    for e in &step.fail_if {
-        match e.eval_bool(view) {
-            Ok(true) => {
-                return (
-                    StepStatus::Fail,
-                    Some(format!(
-                        "fail_if {} is true{}",
-                        quote(e),
-                        values_of(site, e, outputs)
-                    )),
-                );
-            }
-            Ok(false) => {}
-            Err(err) => return (StepStatus::Error, Some(site.err("fail_if", &err.message))),
-        }
+    let judge = |field: &str, exprs: &[Expr], fires: bool, status: StepStatus| {
+        first_firing(site, view, outputs, field, exprs, fires, status)
+    };
+    if let Some(verdict) = judge("fail_if", &step.fail_if, true, StepStatus::Fail) {
+        return verdict;
     }
     match &step.expect {
         Some(list) => {
-            for e in list {
-                match e.eval_bool(view) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return (
-                            StepStatus::Fail,
-                            Some(format!(
-                                "expect {} failed{}",
-                                quote(e),
-                                values_of(site, e, outputs)
-                            )),
-                        );
-                    }
-                    Err(err) => {
-                        return (StepStatus::Error, Some(site.err("expect", &err.message)));
-                    }
-                }
+            if let Some(verdict) = judge("expect", list, false, StepStatus::Fail) {
+                return verdict;
             }
         }
         None => {
@@ -335,23 +310,32 @@ fn assess(
             }
         }
     }
-    for e in &step.warn_if {
+    judge("warn_if", &step.warn_if, true, StepStatus::Warn).unwrap_or((StepStatus::Ok, None))
+}
+
+/// The first assertion of `exprs` that evaluates to `fires` gives `status`, with a message
+/// naming it and the values it read; one that cannot be evaluated gives `error`.
+fn first_firing(
+    site: &Site<'_>,
+    view: &Arc<Scope>,
+    outputs: &Map<String, Value>,
+    field: &str,
+    exprs: &[Expr],
+    fires: bool,
+    status: StepStatus,
+) -> Option<(StepStatus, Option<String>)> {
+    let verb = if fires { "is true" } else { "failed" };
+    for e in exprs {
         match e.eval_bool(view) {
-            Ok(true) => {
-                return (
-                    StepStatus::Warn,
-                    Some(format!(
-                        "warn_if {} is true{}",
-                        quote(e),
-                        values_of(site, e, outputs)
-                    )),
-                );
+            Ok(v) if v == fires => {
+                let values = values_of(site, e, outputs);
+                return Some((status, Some(format!("{field} {} {verb}{values}", quote(e)))));
             }
-            Ok(false) => {}
-            Err(err) => return (StepStatus::Error, Some(site.err("warn_if", &err.message))),
+            Ok(_) => {}
+            Err(err) => return Some((StepStatus::Error, Some(site.err(field, &err.message)))),
         }
     }
-    (StepStatus::Ok, None)
+    None
 }
 
 fn quote(e: &Expr) -> String {
