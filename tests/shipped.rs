@@ -124,3 +124,50 @@ fn each_example_config_lints_clean_and_dry_runs_every_runbook_it_lists() {
         }
     }
 }
+
+/// Every runbook of the library dry-runs (`--examples`) and plans nothing against a config
+/// whose every target — HTTP, Postgres, Redis and the Kubernetes API server — is a listener
+/// that counts connections: none is opened.
+#[test]
+fn every_runbook_dry_runs_contacting_nothing() {
+    use crate::support::Project;
+    use crate::support::http_server::CountingListener;
+    let l = CountingListener::start_blocking();
+    let at = format!("127.0.0.1:{}", l.port());
+    let p = Project::new();
+    p.file(
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {{ server: \"https://{at}\", insecure-skip-tls-verify: true }}\nusers:\n- name: u\n  user: {{ token: t }}\ncontexts:\n- name: c\n  context: {{ cluster: c, user: u, namespace: prod }}\n"
+        ),
+    );
+    let http = format!("{{ base_url: \"http://{at}\" }}");
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            r##"runbooks: [{lib}]
+envs:
+  counted:
+    vars: {{ api_host: 127.0.0.1, api_tls_port: {port}, api_selector: app=api, incident_channel: "#x", status_page: "http://{at}" }}
+    http: {{ api: {http}, admin: {http}, prometheus: {http}, metrics: {http}, webhook: {http} }}
+    postgres:
+      primary: {{ url: "postgres://u:p@{at}/db" }}
+      replica: {{ url: "postgres://u:p@{at}/db" }}
+    redis:
+      cache: {{ url: "redis://{at}/0" }}
+    kubernetes: {{ context: c }}
+"##,
+            lib = repo().join("runbooks").display(),
+            port = l.port(),
+        ),
+    );
+    for name in shipped() {
+        let out = p
+            .opsctl()
+            .args(["run", &name, "--dry-run", "--examples", "--format", "json"])
+            .env("KUBECONFIG", p.path().join("kubeconfig"))
+            .run();
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+    }
+    assert_eq!(l.connections(), 0, "a dry run contacted a target");
+}
