@@ -81,7 +81,7 @@ fn checks_by_id(doc: &Value) -> std::collections::HashMap<String, Value> {
 
 #[test]
 fn a_hundred_checks_answer_in_one_round_and_say_healthy() {
-    let server = api_server(Duration::from_millis(100), 200, 12);
+    let server = api_server(Duration::from_millis(400), 200, 12);
     let p = project(&[("production", &server)], &health_yaml(100));
     let out = health(&p, &["--format", "json"]);
     out.code(0);
