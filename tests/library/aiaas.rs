@@ -1,1 +1,161 @@
-//! Staged outages of the aiaas system (see docs/seed-coverage.md).
+//! Staged outages of the aiaas system (seed 002, docs/seed-coverage/002.md): the test
+//! Kubernetes API server loaded with tests/fixtures/kube/aiaas.yaml (namespace `production`),
+//! a local HTTP service standing for the tool service, the Prometheus server, the realtime
+//! metrics listener and the chat webhook, and the real PostgreSQL.
+
+use serde_json::Value;
+
+use crate::kube::Cluster;
+use crate::support::http_server::{Route, TestServer};
+use crate::support::{Out, Project, repo, service_url, unique};
+
+/// A project with the aiaas runbooks and an environment `production` whose targets are the
+/// local services.
+fn project(api: &TestServer) -> Project {
+    let p = Project::new();
+    let dir = repo().join("runbooks/aiaas");
+    for entry in std::fs::read_dir(&dir).expect("runbooks/aiaas") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
+            let stem = name.trim_end_matches(".yaml");
+            p.runbook(stem, &std::fs::read_to_string(&path).expect("runbook"));
+        }
+    }
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            r##"runbooks: [runbooks]
+envs:
+  production:
+    vars: {{ incident_channel: "#aiaas-incidents", status_page: "https://status.example.com" }}
+    http:
+      api: {{ base_url: "{u}" }}
+      prometheus: {{ base_url: "{u}" }}
+      metrics: {{ base_url: "{u}" }}
+      webhook: {{ url: "{u}/hooks/chat" }}
+    postgres:
+      primary: {{ url_env: PG_URL, pool: 3 }}
+    kubernetes: {{ namespace: production }}
+"##,
+            u = api.url()
+        ),
+    );
+    p
+}
+
+/// `opsctl run NAME --format json` with `args`, against the cluster and the test Postgres.
+fn run(c: &Cluster, p: &Project, name: &str, args: &[&str]) -> (Out, Value) {
+    let out = p
+        .opsctl()
+        .args(["run", name, "--format", "json"])
+        .args(args)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PG_URL", service_url("OPSCTL_TEST_DATABASE_URL"))
+        .run();
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    let doc = out.json();
+    (out, doc)
+}
+
+fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no step {id} in {doc}"))
+}
+
+#[track_caller]
+fn status(doc: &Value, id: &str, expected: &str) {
+    let s = step(doc, id);
+    assert_eq!(s["status"], expected, "step {id}: {s}");
+}
+
+/// Every string of a JSON list.
+fn lines(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The value of `name` in the first container's env of a deployment, as kubectl reads it.
+fn env_of(c: &Cluster, deployment: &str, name: &str) -> Option<String> {
+    let dep = c
+        .kubectl(&["get", "deploy", deployment, "-n", "production", "-o", "json"])
+        .json();
+    dep["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str().map(str::to_string))
+}
+
+fn prometheus_empty() -> Route {
+    Route::new("GET", "/api/v1/query")
+        .json(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}))
+}
+
+/// TOOL_DOWN, this system's P0: both tool-service pods crash-loop and its /health answers
+/// 503. The runbook names the failing health endpoint, saves the crashed containers' logs
+/// (FATAL line) before anything changes, restarts with --yes (the API server shows the
+/// restartedAt annotation), waits for the rollout and sees /health answer 200 again.
+#[test]
+fn tool_down_saves_the_crash_logs_restarts_and_sees_health_come_back() {
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/health").sequence(vec![
+            (503, "tool registry unavailable".into()),
+            (200, "ok".into()),
+        ]),
+        Route::new("GET", "/api/v1/query").json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {"__name__": "tool_service_health_check", "tool": "code-exec"}, "value": [0, "0"]}
+            ]}
+        })),
+    ]);
+    let c = Cluster::start("aiaas.yaml");
+    let p = project(&api);
+    let (_, doc) = run(
+        &c,
+        &p,
+        "aiaas-tool-down",
+        &["--yes", "--param", &format!("tool_url={}", api.url())],
+    );
+    // The findings name the failing health endpoint and the crash loop.
+    let health = step(&doc, "health");
+    assert_eq!(health["status"], "fail", "{health}");
+    assert_eq!(health["outputs"]["status"], 503, "{health}");
+    assert_eq!(step(&doc, "pods")["outputs"]["crashlooping"], 2, "{doc}");
+    assert_eq!(step(&doc, "health-metric")["outputs"]["failing"], 1, "{doc}");
+    // The crashed containers' logs were saved, FATAL line included.
+    let crash = step(&doc, "crash-logs");
+    assert_eq!(crash["status"], "ok", "{crash}");
+    assert!(
+        lines(&crash["outputs"]["lines"])
+            .iter()
+            .any(|l| l.contains("FATAL tool registry failed to initialise")),
+        "{crash}"
+    );
+    // ... before the restart asked for anything: the restart started after they ended.
+    status(&doc, "restart", "ok");
+    let dep = c
+        .kubectl(&["get", "deploy", "tool-service", "-n", "production", "-o", "json"])
+        .json();
+    assert!(
+        dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "{dep}"
+    );
+    // Postconditions: the rollout completed and /health answers 200 again.
+    status(&doc, "restart-rollout", "ok");
+    assert_eq!(step(&doc, "restart-rollout")["outputs"]["complete"], true);
+    status(&doc, "health-after", "ok");
+    // Longer timeouts do not fix a crash: the toggles were not offered.
+    status(&doc, "toggles", "skipped");
+    assert_eq!(env_of(&c, "tool-service", "TOOL_TIMEOUT_MS").as_deref(), Some("30000"));
+    // The health endpoint was asked twice: the diagnosis and the postcondition.
+    assert_eq!(
+        api.requests().iter().filter(|r| r.path == "/health").count(),
+        2
+    );
+}
