@@ -159,3 +159,93 @@ fn tool_down_saves_the_crash_logs_restarts_and_sees_health_come_back() {
         2
     );
 }
+
+/// The Prometheus answer for `histogram_quantile(0.95, … service_latency_histogram_bucket …)`:
+/// 0.82 s, over the seed's 500 ms.
+fn p95_slow() -> Route {
+    Route::new("GET", "/api/v1/query").json(serde_json::json!({
+        "status": "success",
+        "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.82"]}]}
+    }))
+}
+
+fn timeout_args<'a>(api: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--param", "service=inference", "--param", api];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// TIMEOUT: `inference` (the seed's `service-name`) logs timeouts and its P95 is 820 ms.
+/// With --yes the toggle step raises TIMEOUT_THRESHOLD_MS 5000→10000 (and the other two
+/// toggles) in the deployment's env, keeping its other variables, waits for the rollout,
+/// scales 2→3 and verifies health.
+#[test]
+fn timeout_raises_the_threshold_in_the_deployment_env_with_yes() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/health"), p95_slow()]);
+    let c = Cluster::start("aiaas.yaml");
+    let p = project(&api);
+    let url = format!("health_url={}/health", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &["--yes"]));
+    assert!(step(&doc, "timeout-logs")["outputs"]["match_count"].as_u64() >= Some(3), "{doc}");
+    assert_eq!(step(&doc, "p95")["outputs"]["p95_ms"], 820.0, "{doc}");
+    status(&doc, "p95", "warn");
+    assert_eq!(step(&doc, "deploy")["outputs"]["env"]["TIMEOUT_THRESHOLD_MS"], "5000");
+    status(&doc, "toggles", "ok");
+    status(&doc, "toggles-rollout", "ok");
+    assert_eq!(env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(), Some("10000"));
+    assert_eq!(env_of(&c, "inference", "CIRCUIT_BREAKER_TIMEOUT").as_deref(), Some("60000"));
+    assert_eq!(env_of(&c, "inference", "MAX_RETRIES").as_deref(), Some("5"));
+    assert_eq!(env_of(&c, "inference", "LOG_LEVEL").as_deref(), Some("info"), "other env kept");
+    status(&doc, "scale", "ok");
+    assert_eq!(step(&doc, "scale")["outputs"]["from"], 2);
+    status(&doc, "scale-rollout", "ok");
+    let dep = c
+        .kubectl(&["get", "deploy", "inference", "-n", "production", "-o", "json"])
+        .json();
+    assert_eq!(dep["spec"]["replicas"], 3, "{dep}");
+    assert_eq!(dep["status"]["readyReplicas"], 3, "{dep}");
+    status(&doc, "verify", "ok");
+}
+
+/// TIMEOUT without --yes and without a terminal: the diagnosis runs, the toggle and the
+/// scale are not done, and the API server saw no write at all.
+#[test]
+fn timeout_without_yes_changes_nothing() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/health"), p95_slow()]);
+    let c = Cluster::start("aiaas.yaml");
+    let p = project(&api);
+    let before = c.server.writes();
+    let url = format!("health_url={}/health", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &[]));
+    status(&doc, "timeout-logs", "warn");
+    status(&doc, "toggles", "skipped");
+    status(&doc, "scale", "skipped");
+    status(&doc, "verify", "skipped");
+    assert_eq!(c.server.writes(), before, "something was written without --yes");
+    assert_eq!(env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(), Some("5000"));
+}
+
+/// The seed's `kubectl scale deployment service-name --replicas=3`, run on a deployment
+/// that already runs 5, would remove two pods in the middle of a latency incident. The
+/// runbook only ever scales up: with 5 replicas the scale step is skipped and 5 remain.
+#[test]
+fn timeout_never_scales_a_larger_deployment_down_to_three() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/health"), p95_slow()]);
+    let c = Cluster::start("aiaas.yaml");
+    c.kubectl(&["scale", "deploy/inference", "-n", "production", "--replicas=5"])
+        .code(0);
+    let p = project(&api);
+    let url = format!("health_url={}/health", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &["--yes"]));
+    status(&doc, "toggles", "ok");
+    status(&doc, "scale", "skipped");
+    assert_eq!(
+        c.server.writes_for("deployments/scale"),
+        1,
+        "only the test's own scale to 5"
+    );
+    let dep = c
+        .kubectl(&["get", "deploy", "inference", "-n", "production", "-o", "json"])
+        .json();
+    assert_eq!(dep["spec"]["replicas"], 5, "{dep}");
+}
