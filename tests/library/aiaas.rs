@@ -249,3 +249,62 @@ fn timeout_never_scales_a_larger_deployment_down_to_three() {
         .json();
     assert_eq!(dep["spec"]["replicas"], 5, "{dep}");
 }
+
+/// WS_OVERLOAD: both realtime pods log backpressure drops and sit at 1000 connections
+/// (the seed's MAX_WEBSOCKET_CONNECTIONS). The runbook reads the pods' metrics endpoint
+/// through `kubectl exec` (the websocket lines only), scales realtime 2→5 with --yes and
+/// waits until 5 replicas are ready. The toggles wait for a person: not done with --yes.
+#[test]
+fn ws_overload_scales_realtime_to_five_and_waits_for_them() {
+    let exposition = "# HELP websocket_connections_active Open WebSocket connections\n\
+        # TYPE websocket_connections_active gauge\n\
+        websocket_connections_active 1000\n\
+        # TYPE websocket_backpressure_drops counter\n\
+        websocket_backpressure_drops 509\n\
+        # TYPE process_cpu_seconds_total counter\n\
+        process_cpu_seconds_total 12.5\n";
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/metrics").body(exposition),
+        Route::new("GET", "/api/v1/query").json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {"pod": "realtime-6a5b4c3d2-q1r2s"}, "value": [0, "1000"]},
+                {"metric": {"pod": "realtime-6a5b4c3d2-t3u4v"}, "value": [0, "998"]}
+            ]}
+        })),
+    ]);
+    let c = Cluster::start("aiaas.yaml");
+    let p = project(&api);
+    let metrics = format!("metrics_url={}/metrics", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-ws-overload", &["--yes", "--param", &metrics]);
+    status(&doc, "backpressure-logs", "warn");
+    assert_eq!(step(&doc, "backpressure-logs")["outputs"]["match_count"], 2);
+    let pm = step(&doc, "pod-metrics");
+    assert_eq!(pm["status"], "ok", "{pm}");
+    let ws = lines(&pm["outputs"]["websocket"]);
+    assert_eq!(ws.len(), 5, "{pm}");
+    assert!(!ws.iter().any(|l| l.contains("process_cpu")), "{pm}");
+    assert!(ws.iter().all(|l| l.contains("websocket")), "{pm}");
+    assert_eq!(api.hits("GET", "/metrics"), 1, "the pod's curl reached the metrics endpoint");
+    status(&doc, "active", "warn");
+    assert_eq!(step(&doc, "active")["outputs"]["busiest"], 1000.0);
+    status(&doc, "scale", "ok");
+    assert_eq!(step(&doc, "scale")["outputs"]["from"], 2);
+    assert_eq!(step(&doc, "scale")["outputs"]["to"], 5);
+    let ready = step(&doc, "scale-ready");
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["outputs"]["ready"], 5, "{ready}");
+    let dep = c
+        .kubectl(&["get", "deploy", "realtime", "-n", "production", "-o", "json"])
+        .json();
+    assert_eq!(dep["spec"]["replicas"], 5, "{dep}");
+    let pods = c.kubectl(&["get", "pods", "-n", "production", "-l", "app=realtime", "-o", "name"]);
+    assert_eq!(pods.stdout.lines().count(), 5, "{}", pods.stdout);
+    // Raising the per-pod limits is a person's decision: --yes alone does not do it.
+    status(&doc, "decide-toggles", "skipped");
+    status(&doc, "toggles", "skipped");
+    assert_eq!(
+        env_of(&c, "realtime", "MAX_WEBSOCKET_CONNECTIONS").as_deref(),
+        Some("1000")
+    );
+}
