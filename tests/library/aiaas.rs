@@ -308,3 +308,104 @@ fn ws_overload_scales_realtime_to_five_and_waits_for_them() {
         Some("1000")
     );
 }
+
+/// Database Troubleshooting: a real lock. Session A holds `LOCK TABLE` in an open
+/// transaction, session B waits on it. The pg_locks-not-granted step finds B's waiting lock
+/// and warns; the blockers step names A as the session holding it. Nothing is ended.
+#[test]
+fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
+    let url = service_url("OPSCTL_TEST_DATABASE_URL");
+    let table = unique("aiaas_locked");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let connect = |url: String| async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    };
+    let (a, b, pid_a, pid_b) = rt.block_on(async {
+        let a = connect(url.clone()).await;
+        let b = connect(url.clone()).await;
+        a.batch_execute(&format!("CREATE TABLE {table} (id int)"))
+            .await
+            .expect("create");
+        a.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .expect("lock");
+        let pid_a: i32 = a.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+        let pid_b: i32 = b.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+        (a, std::sync::Arc::new(b), pid_a, pid_b)
+    });
+    // Session B waits on the lock (in the background until A rolls back).
+    let waiting = {
+        let b = std::sync::Arc::clone(&b);
+        let sql = format!("SELECT count(*) FROM {table}");
+        rt.spawn(async move { b.simple_query(&sql).await.map(|_| ()) })
+    };
+    // Until the server shows B waiting (a condition, not a delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n: i64 = rt
+            .block_on(a.query_one(
+                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted",
+                &[&pid_b],
+            ))
+            .expect("pg_locks")
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "session B never waited on the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let api = TestServer::start_blocking(vec![]);
+    let p = project(&api);
+    let out = p
+        .opsctl()
+        .args(["run", "aiaas-database", "--yes", "--format", "json"])
+        .env("PG_URL", &url)
+        .run();
+    // Let B through and clean up before asserting, so a failure leaves no lock behind.
+    rt.block_on(async {
+        a.batch_execute("ROLLBACK").await.expect("rollback");
+        waiting.await.expect("join").expect("B's query ran once the lock went");
+        a.batch_execute(&format!("DROP TABLE {table}")).await.expect("drop");
+    });
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    let doc = out.json();
+    status(&doc, "connections", "ok");
+    let locks = step(&doc, "locks");
+    assert_eq!(locks["status"], "warn", "{locks}");
+    let rows = locks["outputs"]["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r["pid"] == pid_b && r["granted"] == false && r["mode"] == "AccessShareLock"),
+        "B's waiting lock is not among {locks}"
+    );
+    let blockers = step(&doc, "blockers");
+    assert_eq!(blockers["status"], "warn", "{blockers}");
+    assert!(
+        blockers["outputs"]["rows"].as_array().is_some_and(|rows| rows
+            .iter()
+            .any(|r| r["waiting_pid"] == pid_b
+                && r["blocking_pid"] == pid_a
+                && r["blocking_state"] == "idle in transaction")),
+        "{blockers}"
+    );
+    // The password of the database URL appears nowhere in what opsctl printed.
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(auth, _)| auth.split_once(':'))
+        .map(|(_, pw)| pw.to_string())
+        .expect("the test URL has a password");
+    out.never_shows(&password);
+}
