@@ -409,3 +409,132 @@ fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
         .expect("the test URL has a password");
     out.never_shows(&password);
 }
+
+/// VALIDATION_FAIL on api-gateway: validation failures and 400s in its logs. The 400 check
+/// counts whole-word 400s only (the seed's `grep -i "400"` would also count `4000ms`), the
+/// rules file is read in a pod through `kubectl exec` and parsed, debug logging is turned
+/// on with --yes (env patched, other variables kept), and strict mode stays on: turning
+/// it off waits for a person.
+#[test]
+fn validation_fail_reads_the_rules_turns_on_debug_logging_and_keeps_strict_mode() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/api/v1/query").json(
+        serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {"rule": "max_content_length"}, "value": [0, "3.5"]},
+                {"metric": {"rule": "tool_schema"}, "value": [0, "0.5"]}
+            ]}
+        }),
+    )]);
+    let c = Cluster::start("aiaas.yaml");
+    let rules = c.file(
+        "validation_rules.json",
+        r#"{"rules": [{"name": "max_content_length", "max": 32000}, {"name": "tool_schema"}]}"#,
+    );
+    let p = project(&api);
+    let rules_param = format!("rules_path={rules}");
+    let (_, doc) = run(
+        &c,
+        &p,
+        "aiaas-validation-fail",
+        &["--yes", "--param", "service=api-gateway", "--param", &rules_param],
+    );
+    let v = step(&doc, "validation-logs");
+    assert_eq!(v["status"], "warn", "{v}");
+    assert_eq!(v["outputs"]["failed"], 2, "{v}");
+    let bad = step(&doc, "bad-requests");
+    assert_eq!(bad["outputs"]["match_count"], 2, "4000ms is not a 400: {bad}");
+    assert_eq!(step(&doc, "error-rate")["outputs"]["per_second"], 4.0);
+    let r = step(&doc, "rules");
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["outputs"]["json"]["rules"][0]["max"], 32000, "{r}");
+    status(&doc, "debug-logging", "ok");
+    status(&doc, "debug-rollout", "ok");
+    assert_eq!(
+        env_of(&c, "api-gateway", "LOG_VALIDATION_ERRORS").as_deref(),
+        Some("true")
+    );
+    // Relaxing validation for every tenant is a person's decision, not --yes's.
+    status(&doc, "decide-relief", "skipped");
+    status(&doc, "relief", "skipped");
+    assert_eq!(
+        env_of(&c, "api-gateway", "VALIDATION_STRICT_MODE").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        env_of(&c, "api-gateway", "VALIDATION_TIMEOUT_MS").as_deref(),
+        Some("1000")
+    );
+}
+
+/// The seed's `kubectl scale deployment realtime --replicas=5` on a realtime already running
+/// 7 would drop two pods' WebSocket connections in the middle of an overload. The runbook
+/// only scales up: with 7 the scale is skipped and 7 remain.
+#[test]
+fn ws_overload_never_scales_a_larger_realtime_down_to_five() {
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/metrics").body("websocket_connections_active 1000\n"),
+        prometheus_empty(),
+    ]);
+    let c = Cluster::start("aiaas.yaml");
+    c.kubectl(&["scale", "deploy/realtime", "-n", "production", "--replicas=7"])
+        .code(0);
+    let p = project(&api);
+    let metrics = format!("metrics_url={}/metrics", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-ws-overload", &["--yes", "--param", &metrics]);
+    status(&doc, "backpressure-logs", "warn");
+    status(&doc, "scale", "skipped");
+    let dep = c
+        .kubectl(&["get", "deploy", "realtime", "-n", "production", "-o", "json"])
+        .json();
+    assert_eq!(dep["spec"]["replicas"], 7, "{dep}");
+    assert_eq!(c.server.writes_for("deployments/scale"), 1, "only the test's own scale");
+}
+
+/// A Critical (P0) alert: acknowledged, the first look runs (aiaas-service-health against
+/// the cluster), and the status page / stakeholders get the "investigating" post and, once
+/// resolved, the "resolved" post through the webhook — both confirmed steps.
+#[test]
+fn p0_alert_posts_to_the_status_webhook_and_runs_the_first_look() {
+    let api = TestServer::start_blocking(vec![
+        Route::new("POST", "/hooks/chat").body("ok"),
+        Route::new("GET", "/metrics").body("http_requests_total 12\n"),
+    ]);
+    let c = Cluster::start("aiaas.yaml");
+    let p = project(&api);
+    let (_, doc) = run(
+        &c,
+        &p,
+        "aiaas-alert-response",
+        &[
+            "--yes",
+            "--yes-manual",
+            "--param",
+            "priority=P0",
+            "--param",
+            "alert=TOOL_DOWN",
+            "--param",
+            "service=realtime",
+        ],
+    );
+    status(&doc, "acknowledge", "ok");
+    status(&doc, "impact", "skipped");
+    status(&doc, "status-page", "ok");
+    status(&doc, "resolved-post", "ok");
+    // The first look saw the crash-looping tool service among the namespace's pods.
+    let first = step(&doc, "first-look");
+    assert_eq!(
+        first["outputs"]["steps"]["pods"]["outputs"]["crashlooping"], 2,
+        "{first}"
+    );
+    let posts: Vec<Value> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/hooks/chat")
+        .map(|r| serde_json::from_str(&r.body).expect("JSON body"))
+        .collect();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    let first_post = posts[0]["text"].as_str().expect("text");
+    assert!(first_post.starts_with("[P0] Investigating `TOOL_DOWN`"), "{first_post}");
+    assert!(posts[1]["text"].as_str().is_some_and(|t| t.starts_with("[P0] Resolved")));
+}
