@@ -81,7 +81,15 @@ fn lines(v: &Value) -> Vec<&str> {
 /// The value of `name` in the first container's env of a deployment, as kubectl reads it.
 fn env_of(c: &Cluster, deployment: &str, name: &str) -> Option<String> {
     let dep = c
-        .kubectl(&["get", "deploy", deployment, "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            deployment,
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     dep["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()?
@@ -91,8 +99,9 @@ fn env_of(c: &Cluster, deployment: &str, name: &str) -> Option<String> {
 }
 
 fn prometheus_empty() -> Route {
-    Route::new("GET", "/api/v1/query")
-        .json(serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}))
+    Route::new("GET", "/api/v1/query").json(
+        serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
+    )
 }
 
 /// TOOL_DOWN, this system's P0: both tool-service pods crash-loop and its /health answers
@@ -126,7 +135,11 @@ fn tool_down_saves_the_crash_logs_restarts_and_sees_health_come_back() {
     assert_eq!(health["status"], "fail", "{health}");
     assert_eq!(health["outputs"]["status"], 503, "{health}");
     assert_eq!(step(&doc, "pods")["outputs"]["crashlooping"], 2, "{doc}");
-    assert_eq!(step(&doc, "health-metric")["outputs"]["failing"], 1, "{doc}");
+    assert_eq!(
+        step(&doc, "health-metric")["outputs"]["failing"],
+        1,
+        "{doc}"
+    );
     // The crashed containers' logs were saved, FATAL line included.
     let crash = step(&doc, "crash-logs");
     assert_eq!(crash["status"], "ok", "{crash}");
@@ -139,7 +152,15 @@ fn tool_down_saves_the_crash_logs_restarts_and_sees_health_come_back() {
     // ... before the restart asked for anything: the restart started after they ended.
     status(&doc, "restart", "ok");
     let dep = c
-        .kubectl(&["get", "deploy", "tool-service", "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            "tool-service",
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     assert!(
         dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
@@ -152,10 +173,16 @@ fn tool_down_saves_the_crash_logs_restarts_and_sees_health_come_back() {
     status(&doc, "health-after", "ok");
     // Longer timeouts do not fix a crash: the toggles were not offered.
     status(&doc, "toggles", "skipped");
-    assert_eq!(env_of(&c, "tool-service", "TOOL_TIMEOUT_MS").as_deref(), Some("30000"));
+    assert_eq!(
+        env_of(&c, "tool-service", "TOOL_TIMEOUT_MS").as_deref(),
+        Some("30000")
+    );
     // The health endpoint was asked twice: the diagnosis and the postcondition.
     assert_eq!(
-        api.requests().iter().filter(|r| r.path == "/health").count(),
+        api.requests()
+            .iter()
+            .filter(|r| r.path == "/health")
+            .count(),
         2
     );
 }
@@ -186,21 +213,45 @@ fn timeout_raises_the_threshold_in_the_deployment_env_with_yes() {
     let p = project(&api);
     let url = format!("health_url={}/health", api.url());
     let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &["--yes"]));
-    assert!(step(&doc, "timeout-logs")["outputs"]["match_count"].as_u64() >= Some(3), "{doc}");
+    assert!(
+        step(&doc, "timeout-logs")["outputs"]["match_count"].as_u64() >= Some(3),
+        "{doc}"
+    );
     assert_eq!(step(&doc, "p95")["outputs"]["p95_ms"], 820.0, "{doc}");
     status(&doc, "p95", "warn");
-    assert_eq!(step(&doc, "deploy")["outputs"]["env"]["TIMEOUT_THRESHOLD_MS"], "5000");
+    assert_eq!(
+        step(&doc, "deploy")["outputs"]["env"]["TIMEOUT_THRESHOLD_MS"],
+        "5000"
+    );
     status(&doc, "toggles", "ok");
     status(&doc, "toggles-rollout", "ok");
-    assert_eq!(env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(), Some("10000"));
-    assert_eq!(env_of(&c, "inference", "CIRCUIT_BREAKER_TIMEOUT").as_deref(), Some("60000"));
+    assert_eq!(
+        env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(),
+        Some("10000")
+    );
+    assert_eq!(
+        env_of(&c, "inference", "CIRCUIT_BREAKER_TIMEOUT").as_deref(),
+        Some("60000")
+    );
     assert_eq!(env_of(&c, "inference", "MAX_RETRIES").as_deref(), Some("5"));
-    assert_eq!(env_of(&c, "inference", "LOG_LEVEL").as_deref(), Some("info"), "other env kept");
+    assert_eq!(
+        env_of(&c, "inference", "LOG_LEVEL").as_deref(),
+        Some("info"),
+        "other env kept"
+    );
     status(&doc, "scale", "ok");
     assert_eq!(step(&doc, "scale")["outputs"]["from"], 2);
     status(&doc, "scale-rollout", "ok");
     let dep = c
-        .kubectl(&["get", "deploy", "inference", "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            "inference",
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     assert_eq!(dep["spec"]["replicas"], 3, "{dep}");
     assert_eq!(dep["status"]["readyReplicas"], 3, "{dep}");
@@ -221,8 +272,15 @@ fn timeout_without_yes_changes_nothing() {
     status(&doc, "toggles", "skipped");
     status(&doc, "scale", "skipped");
     status(&doc, "verify", "skipped");
-    assert_eq!(c.server.writes(), before, "something was written without --yes");
-    assert_eq!(env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(), Some("5000"));
+    assert_eq!(
+        c.server.writes(),
+        before,
+        "something was written without --yes"
+    );
+    assert_eq!(
+        env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(),
+        Some("5000")
+    );
 }
 
 /// The seed's `kubectl scale deployment service-name --replicas=3`, run on a deployment
@@ -232,8 +290,14 @@ fn timeout_without_yes_changes_nothing() {
 fn timeout_never_scales_a_larger_deployment_down_to_three() {
     let api = TestServer::start_blocking(vec![Route::new("GET", "/health"), p95_slow()]);
     let c = Cluster::start("aiaas.yaml");
-    c.kubectl(&["scale", "deploy/inference", "-n", "production", "--replicas=5"])
-        .code(0);
+    c.kubectl(&[
+        "scale",
+        "deploy/inference",
+        "-n",
+        "production",
+        "--replicas=5",
+    ])
+    .code(0);
     let p = project(&api);
     let url = format!("health_url={}/health", api.url());
     let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &["--yes"]));
@@ -245,7 +309,15 @@ fn timeout_never_scales_a_larger_deployment_down_to_three() {
         "only the test's own scale to 5"
     );
     let dep = c
-        .kubectl(&["get", "deploy", "inference", "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            "inference",
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     assert_eq!(dep["spec"]["replicas"], 5, "{dep}");
 }
@@ -285,7 +357,11 @@ fn ws_overload_scales_realtime_to_five_and_waits_for_them() {
     assert_eq!(ws.len(), 5, "{pm}");
     assert!(!ws.iter().any(|l| l.contains("process_cpu")), "{pm}");
     assert!(ws.iter().all(|l| l.contains("websocket")), "{pm}");
-    assert_eq!(api.hits("GET", "/metrics"), 1, "the pod's curl reached the metrics endpoint");
+    assert_eq!(
+        api.hits("GET", "/metrics"),
+        1,
+        "the pod's curl reached the metrics endpoint"
+    );
     status(&doc, "active", "warn");
     assert_eq!(step(&doc, "active")["outputs"]["busiest"], 1000.0);
     status(&doc, "scale", "ok");
@@ -295,10 +371,27 @@ fn ws_overload_scales_realtime_to_five_and_waits_for_them() {
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["outputs"]["ready"], 5, "{ready}");
     let dep = c
-        .kubectl(&["get", "deploy", "realtime", "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            "realtime",
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     assert_eq!(dep["spec"]["replicas"], 5, "{dep}");
-    let pods = c.kubectl(&["get", "pods", "-n", "production", "-l", "app=realtime", "-o", "name"]);
+    let pods = c.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        "production",
+        "-l",
+        "app=realtime",
+        "-o",
+        "name",
+    ]);
     assert_eq!(pods.stdout.lines().count(), 5, "{}", pods.stdout);
     // Raising the per-pod limits is a person's decision: --yes alone does not do it.
     status(&doc, "decide-toggles", "skipped");
@@ -336,11 +429,21 @@ fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
         a.batch_execute(&format!("CREATE TABLE {table} (id int)"))
             .await
             .expect("create");
-        a.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        a.batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock");
+        let pid_a: i32 = a
+            .query_one("SELECT pg_backend_pid()", &[])
             .await
-            .expect("lock");
-        let pid_a: i32 = a.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
-        let pid_b: i32 = b.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+            .expect("pid")
+            .get(0);
+        let pid_b: i32 = b
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("pid")
+            .get(0);
         (a, std::sync::Arc::new(b), pid_a, pid_b)
     });
     // Session B waits on the lock (in the background until A rolls back).
@@ -362,7 +465,10 @@ fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
         if n > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "session B never waited on the lock");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session B never waited on the lock"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
@@ -376,8 +482,13 @@ fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
     // Let B through and clean up before asserting, so a failure leaves no lock behind.
     rt.block_on(async {
         a.batch_execute("ROLLBACK").await.expect("rollback");
-        waiting.await.expect("join").expect("B's query ran once the lock went");
-        a.batch_execute(&format!("DROP TABLE {table}")).await.expect("drop");
+        waiting
+            .await
+            .expect("join")
+            .expect("B's query ran once the lock went");
+        a.batch_execute(&format!("DROP TABLE {table}"))
+            .await
+            .expect("drop");
     });
     assert!(out.code == 0 || out.code == 1, "{out:?}");
     let doc = out.json();
@@ -393,9 +504,9 @@ fn database_finds_a_waiting_lock_and_names_the_session_holding_it() {
     let blockers = step(&doc, "blockers");
     assert_eq!(blockers["status"], "warn", "{blockers}");
     assert!(
-        blockers["outputs"]["rows"].as_array().is_some_and(|rows| rows
-            .iter()
-            .any(|r| r["waiting_pid"] == pid_b
+        blockers["outputs"]["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["waiting_pid"] == pid_b
                 && r["blocking_pid"] == pid_a
                 && r["blocking_state"] == "idle in transaction")),
         "{blockers}"
@@ -437,13 +548,22 @@ fn validation_fail_reads_the_rules_turns_on_debug_logging_and_keeps_strict_mode(
         &c,
         &p,
         "aiaas-validation-fail",
-        &["--yes", "--param", "service=api-gateway", "--param", &rules_param],
+        &[
+            "--yes",
+            "--param",
+            "service=api-gateway",
+            "--param",
+            &rules_param,
+        ],
     );
     let v = step(&doc, "validation-logs");
     assert_eq!(v["status"], "warn", "{v}");
     assert_eq!(v["outputs"]["failed"], 2, "{v}");
     let bad = step(&doc, "bad-requests");
-    assert_eq!(bad["outputs"]["match_count"], 2, "4000ms is not a 400: {bad}");
+    assert_eq!(
+        bad["outputs"]["match_count"], 2,
+        "4000ms is not a 400: {bad}"
+    );
     assert_eq!(step(&doc, "error-rate")["outputs"]["per_second"], 4.0);
     let r = step(&doc, "rules");
     assert_eq!(r["status"], "ok", "{r}");
@@ -477,18 +597,36 @@ fn ws_overload_never_scales_a_larger_realtime_down_to_five() {
         prometheus_empty(),
     ]);
     let c = Cluster::start("aiaas.yaml");
-    c.kubectl(&["scale", "deploy/realtime", "-n", "production", "--replicas=7"])
-        .code(0);
+    c.kubectl(&[
+        "scale",
+        "deploy/realtime",
+        "-n",
+        "production",
+        "--replicas=7",
+    ])
+    .code(0);
     let p = project(&api);
     let metrics = format!("metrics_url={}/metrics", api.url());
     let (_, doc) = run(&c, &p, "aiaas-ws-overload", &["--yes", "--param", &metrics]);
     status(&doc, "backpressure-logs", "warn");
     status(&doc, "scale", "skipped");
     let dep = c
-        .kubectl(&["get", "deploy", "realtime", "-n", "production", "-o", "json"])
+        .kubectl(&[
+            "get",
+            "deploy",
+            "realtime",
+            "-n",
+            "production",
+            "-o",
+            "json",
+        ])
         .json();
     assert_eq!(dep["spec"]["replicas"], 7, "{dep}");
-    assert_eq!(c.server.writes_for("deployments/scale"), 1, "only the test's own scale");
+    assert_eq!(
+        c.server.writes_for("deployments/scale"),
+        1,
+        "only the test's own scale"
+    );
 }
 
 /// A Critical (P0) alert: acknowledged, the first look runs (aiaas-service-health against
@@ -535,6 +673,13 @@ fn p0_alert_posts_to_the_status_webhook_and_runs_the_first_look() {
         .collect();
     assert_eq!(posts.len(), 2, "{posts:?}");
     let first_post = posts[0]["text"].as_str().expect("text");
-    assert!(first_post.starts_with("[P0] Investigating `TOOL_DOWN`"), "{first_post}");
-    assert!(posts[1]["text"].as_str().is_some_and(|t| t.starts_with("[P0] Resolved")));
+    assert!(
+        first_post.starts_with("[P0] Investigating `TOOL_DOWN`"),
+        "{first_post}"
+    );
+    assert!(
+        posts[1]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("[P0] Resolved"))
+    );
 }
