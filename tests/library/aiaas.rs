@@ -683,3 +683,40 @@ fn p0_alert_posts_to_the_status_webhook_and_runs_the_first_look() {
             .is_some_and(|t| t.starts_with("[P0] Resolved"))
     );
 }
+
+/// The seed's toggle "TIMEOUT_THRESHOLD_MS: increase from 5000 to 10000", applied as "set
+/// 10000", would lower a threshold someone already raised to 20000. The runbook warns and
+/// leaves the environment alone (the scale still helps).
+#[test]
+fn timeout_never_lowers_a_threshold_raised_further_by_hand() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/health"), p95_slow()]);
+    let c = Cluster::start("aiaas.yaml");
+    c.kubectl(&[
+        "set",
+        "env",
+        "deploy/inference",
+        "-n",
+        "production",
+        "TIMEOUT_THRESHOLD_MS=20000",
+    ])
+    .code(0);
+    let before = c.server.writes_for("deployments");
+    let p = project(&api);
+    let url = format!("health_url={}/health", api.url());
+    let (_, doc) = run(&c, &p, "aiaas-timeout", &timeout_args(&url, &["--yes"]));
+    let deploy = step(&doc, "deploy");
+    assert_eq!(deploy["status"], "warn", "{deploy}");
+    assert_eq!(deploy["outputs"]["would_lower"], true, "{deploy}");
+    status(&doc, "toggles", "skipped");
+    status(&doc, "scale", "ok");
+    assert_eq!(
+        env_of(&c, "inference", "TIMEOUT_THRESHOLD_MS").as_deref(),
+        Some("20000")
+    );
+    assert_eq!(env_of(&c, "inference", "MAX_RETRIES").as_deref(), Some("3"));
+    assert_eq!(
+        c.server.writes_for("deployments"),
+        before + 1,
+        "only the scale wrote"
+    );
+}
