@@ -14,11 +14,20 @@ fn shipped_cases_pass_and_a_wrong_comparison_is_caught() {
         "opsctl.yaml",
         &std::fs::read_to_string(repo().join("opsctl.yaml")).expect("config"),
     );
-    for entry in std::fs::read_dir(repo().join("runbooks")).expect("runbooks") {
-        let path = entry.expect("entry").path();
+    let runbooks = repo().join("runbooks");
+    let mut files = opsctl::library::yaml_files(&runbooks);
+    // The cases beside them too (yaml_files leaves test files out).
+    files.extend(
+        files
+            .clone()
+            .iter()
+            .map(|f| f.with_extension("test.yaml"))
+            .filter(|f| f.is_file()),
+    );
+    for path in files {
         let name = path
-            .file_name()
-            .expect("name")
+            .strip_prefix(&runbooks)
+            .expect("under runbooks/")
             .to_string_lossy()
             .into_owned();
         let mut text = std::fs::read_to_string(&path).expect("runbook");

@@ -25,12 +25,7 @@ fn validator() -> jsonschema::Validator {
 #[test]
 fn schema_accepts_every_shipped_runbook_and_the_full_fixture() {
     let v = validator();
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(repo().join("runbooks"))
-        .expect("runbooks/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !opsctl::library::is_test_file(p))
-        .collect();
+    let mut files = opsctl::library::yaml_files(&repo().join("runbooks"));
     files.push(repo().join("tests/fixtures/valid/every-feature.yaml"));
     files.push(repo().join("tests/fixtures/valid/small-check.yaml"));
     for f in files {

@@ -55,7 +55,7 @@ crate::action_args! {
         url: Option<String>,
         /// An http target of the config (base URL, auth).
         target: Option<String>,
-        /// Path appended to the target's base URL (default `/`).
+        /// Path appended to the target's base URL (default: none, the base URL as it is — a webhook's URL stays exact).
         path: Option<String>,
         /// HTTP method (GET).
         method: Method,
@@ -233,7 +233,7 @@ impl ActionImpl for Http {
             a.target.as_deref(),
             a.path.as_deref(),
             env,
-            "/",
+            "",
         );
         let mut s = format!("{} {url}", a.method.as_str());
         if a.json.is_some() {
@@ -265,7 +265,7 @@ impl ActionImpl for Http {
                 a.url.as_deref(),
                 a.target.as_deref(),
                 a.path.as_deref(),
-                "/",
+                "",
                 a.insecure,
             )
             .await?;
