@@ -700,3 +700,72 @@ fn tenant_suspension_posts_suspend_revoke_cancel_in_order_with_yes_and_nothing_w
     }
     out.never_shows(ADMIN_TOKEN);
 }
+
+// ---------------------------------------------------------------------------------------
+// HE Backend Unavailable
+
+/// The seed greps the logs for `he`, which every "the", "cache" and "header" matches: the
+/// runbook keeps only HE lines. With TenSEAL installed the container is restarted after
+/// its logs were read; without it, nothing is restarted.
+#[test]
+fn he_backend_keeps_only_he_lines_and_restarts_only_with_tenseal_installed() {
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/ready").json(json!({"checks": []})),
+    ]);
+    let p = project(&api);
+    p.file(
+        "canned/docker-logs-api.err",
+        "INFO served the request from the cache\nWARNING header X-Tenant missing\n\
+         ERROR HENotAvailableError: TenSEAL context not initialised\nERROR tenseal import failed\n",
+    );
+    p.file("canned/docker-exec-api-printenv.out", "production\n");
+    p.file(
+        "canned/docker-exec-api-pip.out",
+        "Name: tenseal\nVersion: 0.3.14\n",
+    );
+    let args = [
+        "run",
+        "tensafe-docker-he-backend",
+        "--env",
+        "prod",
+        "--yes",
+        "--format",
+        "json",
+    ];
+    let out = opsctl(&p, &args, &[]);
+    let doc = out.json();
+    let logs = step(&doc, "he-logs");
+    assert_eq!(
+        logs["outputs"]["lines"],
+        json!([
+            "ERROR HENotAvailableError: TenSEAL context not initialised",
+            "ERROR tenseal import failed"
+        ]),
+        "{logs}"
+    );
+    assert_eq!(logs["outputs"]["not_available"], 1);
+    assert_eq!(step(&doc, "tenseal")["outputs"]["version"], "0.3.14");
+    assert_eq!(step(&doc, "restart")["status"], "ok", "{doc}");
+    assert_eq!(step(&doc, "ready-again")["status"], "ok", "{doc}");
+    let calls = docker_calls(&p);
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("docker restart api"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[..calls.len() - 1]
+            .iter()
+            .any(|c| c == "docker logs --since 1h api")
+    );
+
+    // TenSEAL missing (`pip show` exits 1): a restart cannot help and is not done.
+    std::fs::remove_file(p.path().join("docker.argv")).expect("rm docker.argv");
+    p.file("canned/docker-exec-api-pip.out", "");
+    p.file("canned/docker-exec-api-pip.code", "1");
+    let out = opsctl(&p, &args, &[]);
+    let doc = out.json();
+    assert_eq!(step(&doc, "tenseal")["status"], "fail", "{doc}");
+    assert_eq!(step(&doc, "restart")["status"], "skipped");
+    assert!(!docker_calls(&p).iter().any(|c| c.contains("restart")));
+}
