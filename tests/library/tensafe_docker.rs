@@ -447,6 +447,58 @@ fn queue_depth_past_its_thresholds_degrades_then_fails_health() {
     assert_eq!(check(&doc, "api-live")["status"], "ok");
 }
 
+/// Health check failures: one failed readiness probe is a warning, three consecutive
+/// are critical.
+#[test]
+fn one_failed_readiness_probe_degrades_health_three_consecutive_fail_it() {
+    let ready = |answers: Vec<(u16, String)>| {
+        TestServer::start_blocking(vec![
+            Route::new("GET", "/internal/health").json(json!({"status": "ok"})),
+            Route::new("GET", "/internal/ready").sequence(answers),
+            Route::new("GET", "/internal/metrics").body(metrics_page(3)),
+        ])
+    };
+    let not_ready = || {
+        (
+            503,
+            r#"{"checks": [{"name": "database", "status": "fail"}]}"#.to_string(),
+        )
+    };
+    let args = [
+        "health",
+        "--runbook",
+        "tensafe-docker-health",
+        "--env",
+        "prod",
+        "--format",
+        "json",
+    ];
+
+    let api = ready(vec![not_ready(), (200, "{}".to_string())]);
+    let out = opsctl(&project(&api), &args, &[]);
+    out.code(1);
+    let doc = out.json();
+    assert_eq!(check(&doc, "api-ready")["status"], "warn", "{doc}");
+    assert_eq!(
+        check(&doc, "api-ready-consecutive")["status"],
+        "ok",
+        "{doc}"
+    );
+    assert_eq!(api.hits("GET", "/internal/ready"), 2);
+
+    let api = ready(vec![not_ready()]);
+    let out = opsctl(&project(&api), &args, &[]);
+    out.code(2);
+    let doc = out.json();
+    assert_eq!(doc["overall_status"], "unhealthy", "{doc}");
+    assert_eq!(
+        check(&doc, "api-ready-consecutive")["status"],
+        "fail",
+        "{doc}"
+    );
+    assert_eq!(api.hits("GET", "/internal/ready"), 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // Master Key Rotation
 
