@@ -5,7 +5,7 @@
 //! that record what they were asked to do.
 
 use crate::support::http_server::{Route, TestServer, closed_port};
-use crate::support::{Out, Project, repo, service_url};
+use crate::support::{Out, Project, repo, service_url, unique};
 use serde_json::{Value, json};
 
 const ADMIN_TOKEN: &str = "admin-tok-tensafe-docker-Q7x";
@@ -25,7 +25,7 @@ fn project(api: &TestServer) -> Project {
         let text = std::fs::read_to_string(&path).expect("runbook");
         p.file(&format!("runbooks/{name}"), &text);
     }
-    for tool in ["docker", "docker-compose"] {
+    for tool in ["docker", "docker-compose", "pg_restore"] {
         let src = repo()
             .join("tests/fixtures/library/tensafe-docker/bin")
             .join(tool);
@@ -557,7 +557,7 @@ fn master_key_rotation_hands_the_new_key_to_compose_and_never_shows_it() {
     assert_eq!(api.hits("POST", "/v1/admin/artifacts/reencrypt"), 1);
     let calls = compose_calls(&p);
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(compose_field(&calls[0], "argv"), "up -d api worker ");
+    assert_eq!(compose_field(&calls[0], "argv"), "up -d api worker");
     let new_key = compose_field(&calls[0], "TG_MASTER_KEY").to_string();
     assert_eq!(new_key.len(), 43, "32 bytes, URL-safe base64: {new_key}");
     assert!(
@@ -820,4 +820,119 @@ fn he_backend_keeps_only_he_lines_and_restarts_only_with_tenseal_installed() {
     assert_eq!(step(&doc, "tenseal")["status"], "fail", "{doc}");
     assert_eq!(step(&doc, "restart")["status"], "skipped");
     assert!(!docker_calls(&p).iter().any(|c| c.contains("restart")));
+}
+
+// ---------------------------------------------------------------------------------------
+// Database Recovery
+
+/// Statements on the admin connection (fixtures).
+fn admin_batch(sql: &str) {
+    let url = service_url("OPSCTL_TEST_PG_ADMIN_URL");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async move {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("admin connect");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client.batch_execute(sql).await.expect("admin batch");
+    });
+}
+
+/// A schema of this test's own holding the seed's `tinker_training_clients`, dropped
+/// when the test ends (also when it fails).
+struct Schema(String);
+
+impl Schema {
+    fn with_clients(rows: usize) -> Schema {
+        let name = unique("tdocker_recovery");
+        admin_batch(&format!(
+            "CREATE SCHEMA {name};
+             CREATE TABLE {name}.tinker_training_clients (id int);
+             INSERT INTO {name}.tinker_training_clients SELECT generate_series(1, {rows});
+             GRANT USAGE ON SCHEMA {name} TO PUBLIC;
+             GRANT SELECT ON {name}.tinker_training_clients TO PUBLIC;"
+        ));
+        Schema(name)
+    }
+
+    /// The test database's URL with this schema first on the search path.
+    fn url(&self) -> String {
+        let base = service_url("OPSCTL_TEST_DATABASE_URL");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.0)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        admin_batch(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+    }
+}
+
+/// With every confirmation: the logs are saved and the backup checked before the services
+/// stop; then stop, restore, the integrity count on `primary`, start — in that order — and
+/// readiness. A failed restore leaves the services stopped.
+#[test]
+fn database_recovery_saves_logs_stops_restores_verifies_and_starts_in_order() {
+    let schema = Schema::with_clients(3);
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/ready").json(json!({"checks": []})),
+    ]);
+    let p = project(&api);
+    let args = [
+        "run",
+        "tensafe-docker-db-recovery",
+        "--env",
+        "prod",
+        "--yes",
+        "--yes-manual",
+        "--format",
+        "json",
+    ];
+    let out = opsctl(&p, &args, &[("DATABASE_URL", &schema.url())]);
+    out.code(0);
+    let doc = out.json();
+    assert_eq!(step(&doc, "count-before")["outputs"]["value"], 3, "{doc}");
+    assert_eq!(step(&doc, "integrity")["outputs"]["value"], 3, "{doc}");
+    assert_eq!(step(&doc, "ready")["status"], "ok");
+    assert_eq!(step(&doc, "escalate")["status"], "skipped");
+    let calls: Vec<String> = p.read("calls.log").lines().map(str::to_string).collect();
+    let mut before: Vec<&str> = calls[..3].iter().map(String::as_str).collect();
+    before.sort_unstable();
+    assert_eq!(
+        before,
+        vec![
+            "docker logs --tail 100 api",
+            "docker logs --tail 100 worker",
+            "pg_restore --list /backups/latest.dump"
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(
+        &calls[3..],
+        &[
+            "docker-compose stop api worker",
+            "pg_restore -d tensafe /backups/latest.dump",
+            "docker-compose start api worker"
+        ],
+        "{calls:?}"
+    );
+
+    // The restore fails: nothing is started, a person takes over.
+    std::fs::remove_file(p.path().join("calls.log")).expect("rm calls.log");
+    p.file("canned/pg_restore.code", "1");
+    let out = opsctl(&p, &args, &[("DATABASE_URL", &schema.url())]);
+    out.code(1);
+    let doc = out.json();
+    assert_eq!(step(&doc, "restore")["status"], "fail", "{doc}");
+    assert_eq!(step(&doc, "start")["status"], "skipped");
+    assert_eq!(step(&doc, "escalate")["status"], "ok");
+    let calls = p.read("calls.log");
+    assert!(calls.contains("docker-compose stop api worker"), "{calls}");
+    assert!(!calls.contains("docker-compose start"), "{calls}");
 }
