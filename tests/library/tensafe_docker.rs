@@ -936,3 +936,40 @@ fn database_recovery_saves_logs_stops_restores_verifies_and_starts_in_order() {
     assert!(calls.contains("docker-compose stop api worker"), "{calls}");
     assert!(!calls.contains("docker-compose start"), "{calls}");
 }
+
+/// A freshly started API exposes no request series yet: no traffic is not an outage.
+#[test]
+fn a_fresh_api_without_requests_is_healthy() {
+    let api = TestServer::start_blocking(vec![
+        Route::new("GET", "/internal/health").json(json!({"status": "ok"})),
+        Route::new("GET", "/internal/ready").json(json!({"checks": []})),
+        Route::new("GET", "/internal/metrics").body(
+            "# TYPE tg_tinker_queue_depth gauge\ntg_tinker_queue_depth{status=\"pending\"} 0\n",
+        ),
+    ]);
+    let out = opsctl(
+        &project(&api),
+        &[
+            "health",
+            "--runbook",
+            "tensafe-docker-health",
+            "--env",
+            "prod",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    out.code(0);
+    let doc = out.json();
+    assert_eq!(
+        check(&doc, "latency-p99")["outputs"]["p99_seconds"],
+        0,
+        "{doc}"
+    );
+    assert_eq!(
+        check(&doc, "error-rate")["outputs"]["error_pct"].as_f64(),
+        Some(0.0),
+        "{doc}"
+    );
+}
