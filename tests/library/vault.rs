@@ -1,1 +1,354 @@
-//! Staged outages of the vault system (see docs/seed-coverage.md).
+//! Staged outages of the vault system (see docs/seed-coverage.md): LLM Data Vault on
+//! Kubernetes (seed 003), its runbooks in runbooks/vault/ against the test Kubernetes API
+//! server (tests/fixtures/kube/vault.yaml), the real Postgres and Redis, and a local HTTP
+//! server standing for the Vault Server API.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::kube::Cluster;
+use crate::support::http_server::{Route, TestServer, closed_port};
+use crate::support::{Out, Project, repo, service_url};
+
+/// The AWS secret key the fixture's pods carry in their environment: no output or record
+/// may ever show it.
+const CANARY: &str = "vAuLtCaNaRy-7f3e9d1c-AWS-SECRET-do-not-print";
+
+fn cluster() -> Cluster {
+    Cluster::with_vars(
+        &crate::kube::fixture("vault.yaml"),
+        &[],
+        &[("AWS_CANARY", CANARY.to_string())],
+    )
+}
+
+/// A project with every runbook of runbooks/vault/ and an environment whose targets are
+/// the local services: `api`, `admin`, `metrics`, `prometheus` and `webhook` → `api`,
+/// `primary` → `$PG_URL`, `cache` → `$CACHE_URL`, Kubernetes namespace llm-data-vault.
+fn project(api: &TestServer) -> Project {
+    let p = Project::new();
+    for entry in std::fs::read_dir(repo().join("runbooks/vault")).expect("runbooks/vault") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+        p.file(
+            &format!("runbooks/{name}"),
+            &std::fs::read_to_string(&path).expect("runbook"),
+        );
+    }
+    p.file(
+        "opsctl.yaml",
+        &format!(
+            r##"runbooks: [runbooks]
+envs:
+  prod:
+    vars: {{ incident_channel: "#platform-team" }}
+    http:
+      api: {{ base_url: "{u}" }}
+      admin: {{ base_url: "{u}", auth: {{ bearer_env: VAULT_TOKEN }} }}
+      metrics: {{ base_url: "{u}" }}
+      prometheus: {{ base_url: "{u}" }}
+      webhook: {{ url: "{u}/hook" }}
+    postgres:
+      primary: {{ url_env: PG_URL }}
+    redis:
+      cache: {{ url_env: CACHE_URL }}
+    kubernetes: {{ namespace: llm-data-vault }}
+"##,
+            u = api.url()
+        ),
+    );
+    p
+}
+
+/// `opsctl run NAME --format json --record FILE` plus `extra`, against the cluster and the
+/// database at `pg`; returns the output, the JSON document and the record's text.
+fn run(c: &Cluster, p: &Project, name: &str, pg: &str, extra: &[&str]) -> (Out, Value, String) {
+    let record = p.path().join(format!("{name}.jsonl"));
+    let out = p
+        .opsctl()
+        .args(["run", name, "--format", "json", "--record"])
+        .arg(&record)
+        .args(extra)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PG_URL", pg)
+        .env("CACHE_URL", service_url("OPSCTL_TEST_REDIS_URL"))
+        .run();
+    assert!(out.code == 0 || out.code == 1, "{out:?}");
+    let doc = out.json();
+    let record = std::fs::read_to_string(&record).expect("record");
+    (out, doc, record)
+}
+
+fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no step {id} in {doc}"))
+}
+
+#[track_caller]
+fn status(doc: &Value, id: &str, expected: &str) {
+    assert_eq!(step(doc, id)["status"], expected, "step {id}: {doc}");
+}
+
+/// Index of the first record event `event` of step `id`.
+fn event_at(record: &str, event: &str, id: &str) -> usize {
+    record
+        .lines()
+        .position(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+            v["event"] == event && v["id"] == id
+        })
+        .unwrap_or_else(|| panic!("no {event} of {id} in the record:\n{record}"))
+}
+
+fn restarted_at(c: &Cluster) -> Value {
+    let dep = c
+        .kubectl(&[
+            "get",
+            "deploy",
+            "vault-server",
+            "-n",
+            "llm-data-vault",
+            "-o",
+            "json",
+        ])
+        .json();
+    dep["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].clone()
+}
+
+fn healthy_api(first_health: u16) -> TestServer {
+    TestServer::start_blocking(vec![
+        Route::new("GET", "/health").sequence(vec![
+            (first_health, r#"{"status": "unhealthy"}"#.into()),
+            (200, r#"{"status": "healthy"}"#.into()),
+        ]),
+        Route::new("GET", "/health/ready").json(serde_json::json!({"status": "ready"})),
+    ])
+}
+
+#[test]
+fn sev1_finds_the_crash_loop_saves_the_fatal_line_first_then_restarts_and_waits_for_health() {
+    let api = healthy_api(503);
+    let c = cluster();
+    let p = project(&api);
+    let (_, doc, record) = run(
+        &c,
+        &p,
+        "vault-sev1-outage",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--yes"],
+    );
+    // The diagnosis: every pod crash-looping, the database answering.
+    status(&doc, "pods", "fail");
+    assert_eq!(step(&doc, "pods")["outputs"]["crashlooping"], 3, "{doc}");
+    status(&doc, "db", "ok");
+    status(&doc, "health", "fail");
+    // The FATAL line of the previous containers, found and kept in the record.
+    status(&doc, "crash-logs", "ok");
+    let fatal = step(&doc, "crash-logs")["outputs"]["fatal"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(fatal.contains("FATAL: configuration could not be loaded"), "{doc}");
+    assert!(record.contains("FATAL: configuration could not be loaded"));
+    // Saved before anything else: the logs were read before the restart started, and the
+    // first write the API server saw came after the `--previous` log reads.
+    assert!(
+        event_at(&record, "step_finished", "crash-logs")
+            < event_at(&record, "step_started", "restart")
+    );
+    let reqs = c.server.requests();
+    let last_previous = reqs
+        .iter()
+        .rposition(|r| r.path.ends_with("/log") && r.query.contains("previous=true"))
+        .expect("previous logs read");
+    let first_write = reqs
+        .iter()
+        .position(|r| r.method != "GET" && r.path.contains("/deployments/"))
+        .expect("a write to the deployment");
+    assert!(last_previous < first_write, "a write before the logs were saved");
+    // The restart the seed calls for, then its postcondition.
+    status(&doc, "restart", "ok");
+    assert!(restarted_at(&c).is_string(), "no restartedAt");
+    status(&doc, "rollout", "ok");
+    status(&doc, "health-back", "ok");
+    assert_eq!(api.hits("GET", "/health"), 2);
+    status(&doc, "db-down", "skipped");
+}
+
+#[test]
+fn sev1_names_the_database_and_restarts_nothing_when_it_refuses_connections() {
+    let api = healthy_api(503);
+    let c = cluster();
+    // PostgreSQL is down: its pod is not ready and its port refuses connections.
+    c.server
+        .upsert(
+            "apiVersion: v1\nkind: Pod\nmetadata: { name: postgres-0, namespace: database, labels: { app: postgres } }\nspec: { nodeName: node-1, containers: [ { name: postgres, image: 'postgres:15' } ] }\nstatus: { phase: Running, conditions: [ { type: Ready, status: 'False' } ], containerStatuses: [ { name: postgres, ready: false, restartCount: 4, state: { waiting: { reason: CrashLoopBackOff } } } ] }\n",
+        )
+        .expect("postgres-0");
+    let p = project(&api);
+    let before = c.server.writes();
+    let down = format!("postgres://vault:pw@127.0.0.1:{}/vault", closed_port());
+    let (_, doc, _) = run(
+        &c,
+        &p,
+        "vault-sev1-outage",
+        &down,
+        &["--yes", "--yes-manual"],
+    );
+    status(&doc, "db", "error");
+    status(&doc, "db-pods", "fail");
+    // Named as the cause: the database hand-over ran, the restart did not.
+    status(&doc, "db-down", "ok");
+    let asked = step(&doc, "db-down")["outputs"].to_string();
+    assert!(asked.contains("true"), "{doc}");
+    status(&doc, "crash-logs", "ok");
+    status(&doc, "restart", "skipped");
+    status(&doc, "rollout", "skipped");
+    assert_eq!(c.server.writes(), before, "something was restarted");
+    assert!(restarted_at(&c).is_null());
+}
+
+#[test]
+fn a_listener_where_the_database_should_be_is_not_a_healthy_database() {
+    // The seed checks the database with `curl -s http://postgres:5432`: any listener there
+    // "answers". An HTTP server stands where PostgreSQL should be; the runbook's query
+    // fails, so the step ends `error` (not `ok`) and nothing is restarted.
+    let impostor = TestServer::start_blocking(vec![Route::new("*", "/")]);
+    let api = healthy_api(503);
+    let c = cluster();
+    let p = project(&api);
+    let before = c.server.writes();
+    let url = format!(
+        "postgres://vault:pw@127.0.0.1:{}/vault?connect_timeout=5",
+        impostor.addr().port()
+    );
+    let (_, doc, _) = run(&c, &p, "vault-sev1-outage", &url, &["--yes"]);
+    assert!(impostor.connections() >= 1, "nothing reached the listener");
+    status(&doc, "db", "error");
+    status(&doc, "restart", "skipped");
+    assert_eq!(c.server.writes(), before);
+}
+
+#[test]
+fn jwt_rotation_writes_only_jwt_secret_in_the_vault_namespace_restarts_and_never_shows_it() {
+    let api = healthy_api(200);
+    let c = cluster();
+    let p = project(&api);
+    let old = c.object("v1", "secrets", "llm-data-vault", "vault-secrets");
+    let (out, doc, record) = run(
+        &c,
+        &p,
+        "vault-rotate-jwt-secret",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--yes", "--yes-manual"],
+    );
+    out.code(0);
+    for id in [
+        "check-secret",
+        "set-secret",
+        "keys-kept",
+        "restart",
+        "rollout",
+        "verify-health",
+        "verify-ready",
+    ] {
+        status(&doc, id, "ok");
+    }
+    let new = c.object("v1", "secrets", "llm-data-vault", "vault-secrets");
+    let written = new["data"]["jwt-secret"].as_str().expect("jwt-secret");
+    assert_ne!(written, old["data"]["jwt-secret"], "not rotated");
+    // The other keys are there, unchanged.
+    for key in ["database-url", "redis-url"] {
+        assert_eq!(new["data"][key], old["data"][key], "{key} changed: {new}");
+    }
+    // Nothing went to kubectl's current namespace (`default`).
+    assert!(
+        c.server
+            .get("v1", "secrets", "default", "vault-secrets")
+            .is_none(),
+        "a vault-secrets appeared in namespace default"
+    );
+    assert!(restarted_at(&c).is_string());
+    // The new value: in no output, no record.
+    use base64::Engine;
+    let value = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(written)
+            .expect("base64"),
+    )
+    .expect("utf-8");
+    assert!(value.len() >= 32, "a 32-byte secret, base64: {}", value.len());
+    for text in [&out.stdout, &out.stderr, &record] {
+        assert!(!text.contains(&value) && !text.contains(written));
+    }
+}
+
+/// A stand-in `aws` CLI first on PATH: records its argv, prints a listing.
+fn stand_in_aws(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let script = bin.join("aws");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\necho '2026-01-01 10:00:00      12345 data/object-1'\n",
+            dir.join("aws.argv").display()
+        ),
+    )
+    .expect("write aws");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn s3_access_reads_the_names_of_the_aws_variables_never_their_values() {
+    let api = TestServer::start_blocking(vec![Route::new("GET", "/health/detailed").json(
+        serde_json::json!({"status": "healthy", "components": {"database": {"status": "healthy"}, "redis": {"status": "healthy"}, "storage": {"status": "healthy"}}}),
+    )]);
+    let c = cluster();
+    // One pod that runs (the others crash-loop): the check execs in it.
+    c.server
+        .upsert(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{ name: vault-server-6d5f7c8b9-ready, namespace: llm-data-vault, labels: {{ app: vault-server }} }}\nspec: {{ nodeName: node-1, serviceAccountName: vault-server, containers: [ {{ name: vault-server, image: 'ghcr.io/your-org/llm-data-vault:v1.1.0', env: [ {{ name: AWS_ACCESS_KEY_ID, value: AKIAVAULTFIXTURE0001 }}, {{ name: AWS_SECRET_ACCESS_KEY, value: {CANARY} }}, {{ name: AWS_REGION, value: us-east-1 }} ] }} ] }}\nstatus: {{ phase: Running, conditions: [ {{ type: Ready, status: 'True' }} ], containerStatuses: [ {{ name: vault-server, ready: true, started: true, restartCount: 0, state: {{ running: {{ startedAt: now-1h }} }} }} ] }}\n"
+        ))
+        .expect("ready pod");
+    let p = project(&api);
+    let path = stand_in_aws(p.path());
+    let record = p.path().join("s3.jsonl");
+    let out = p
+        .opsctl()
+        .args(["run", "vault-s3-access", "--format", "json", "--record"])
+        .arg(&record)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PATH", path)
+        .run();
+    out.code(0);
+    let doc = out.json();
+    let env = step(&doc, "aws-env");
+    assert_eq!(env["status"], "ok", "{doc}");
+    let names = env["outputs"]["names"].to_string();
+    // The check did read the pod's environment ...
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        assert!(names.contains(name), "{name} not found: {env}");
+    }
+    // ... and no value left the pod.
+    let record = std::fs::read_to_string(&record).expect("record");
+    out.never_shows(CANARY).never_shows("AKIAVAULTFIXTURE0001");
+    assert!(!record.contains(CANARY) && !record.contains("AKIAVAULTFIXTURE0001"));
+    // The bucket listing went through the aws CLI, read-only.
+    status(&doc, "s3-ls", "ok");
+    assert_eq!(p.read("aws.argv").trim(), "s3 ls s3://your-bucket/");
+    assert_eq!(
+        step(&doc, "irsa-role")["outputs"]["role_arn"],
+        "arn:aws:iam::123456789012:role/llm-data-vault"
+    );
+    status(&doc, "storage-health", "ok");
+}
