@@ -151,7 +151,10 @@ fn sev1_finds_the_crash_loop_saves_the_fatal_line_first_then_restarts_and_waits_
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(fatal.contains("FATAL: configuration could not be loaded"), "{doc}");
+    assert!(
+        fatal.contains("FATAL: configuration could not be loaded"),
+        "{doc}"
+    );
     assert!(record.contains("FATAL: configuration could not be loaded"));
     // Saved before anything else: the logs were read before the restart started, and the
     // first write the API server saw came after the `--previous` log reads.
@@ -168,7 +171,10 @@ fn sev1_finds_the_crash_loop_saves_the_fatal_line_first_then_restarts_and_waits_
         .iter()
         .position(|r| r.method != "GET" && r.path.contains("/deployments/"))
         .expect("a write to the deployment");
-    assert!(last_previous < first_write, "a write before the logs were saved");
+    assert!(
+        last_previous < first_write,
+        "a write before the logs were saved"
+    );
     // The restart the seed calls for, then its postcondition.
     status(&doc, "restart", "ok");
     assert!(restarted_at(&c).is_string(), "no restartedAt");
@@ -280,7 +286,11 @@ fn jwt_rotation_writes_only_jwt_secret_in_the_vault_namespace_restarts_and_never
             .expect("base64"),
     )
     .expect("utf-8");
-    assert!(value.len() >= 32, "a 32-byte secret, base64: {}", value.len());
+    assert!(
+        value.len() >= 32,
+        "a 32-byte secret, base64: {}",
+        value.len()
+    );
     for text in [&out.stdout, &out.stderr, &record] {
         assert!(!text.contains(&value) && !text.contains(written));
     }
@@ -351,4 +361,97 @@ fn s3_access_reads_the_names_of_the_aws_variables_never_their_values() {
         "arn:aws:iam::123456789012:role/llm-data-vault"
     );
     status(&doc, "storage-health", "ok");
+}
+
+/// The three Vault Server pods of the fixture, replaced by running, ready ones with
+/// metrics (200m CPU of a 1000m limit, 300Mi of 1Gi).
+fn heal_pods(c: &Cluster) {
+    for suffix in ["a1b2c", "d3e4f", "g5h6i"] {
+        c.server
+            .upsert(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{ name: vault-server-6d5f7c8b9-{suffix}, namespace: llm-data-vault, labels: {{ app: vault-server }}, annotations: {{ opsctl-test/cpu: 200m, opsctl-test/memory: 300Mi }} }}\nspec: {{ nodeName: node-1, containers: [ {{ name: vault-server, image: 'ghcr.io/your-org/llm-data-vault:v1.1.0', resources: {{ limits: {{ cpu: 1000m, memory: 1Gi }} }} }} ] }}\nstatus: {{ phase: Running, conditions: [ {{ type: Ready, status: 'True' }} ], containerStatuses: [ {{ name: vault-server, ready: true, started: true, restartCount: 0, state: {{ running: {{ startedAt: now-1h }} }} }} ] }}\n"
+            ))
+            .expect("pod");
+    }
+}
+
+/// The Vault Server API, its metrics server and Prometheus in one: healthy endpoints,
+/// the pool at 5 of 20, and every PromQL query answered `ratio`.
+fn vault_api(ratio: &str) -> TestServer {
+    TestServer::start_blocking(vec![
+        Route::new("GET", "/health").json(serde_json::json!({"status": "healthy"})),
+        Route::new("GET", "/health/live").json(serde_json::json!({"status": "ok"})),
+        Route::new("GET", "/health/ready").json(serde_json::json!({"status": "ready"})),
+        Route::new("GET", "/health/detailed").json(serde_json::json!({
+            "status": "healthy", "version": "1.0.0",
+            "components": {"database": {"status": "healthy", "latency_ms": 2},
+                           "redis": {"status": "healthy", "latency_ms": 1},
+                           "storage": {"status": "healthy"}}})),
+        Route::new("GET", "/metrics").body(
+            "# TYPE db_connections_active gauge\ndb_connections_active 5\n# TYPE db_connections_idle gauge\ndb_connections_idle 15\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 314572800\n",
+        ),
+        Route::new("GET", "/api/v1/query").json(serde_json::json!({
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, ratio]}]}})),
+    ])
+}
+
+fn health(c: &Cluster, p: &Project) -> (Out, Value) {
+    let out = p
+        .opsctl()
+        .args(["health", "--runbook", "vault-health", "--format", "json"])
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PG_URL", service_url("OPSCTL_TEST_DATABASE_URL"))
+        .env("CACHE_URL", service_url("OPSCTL_TEST_REDIS_URL"))
+        .run();
+    let doc = out.json();
+    (out, doc)
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {doc}"))
+}
+
+#[test]
+fn health_grades_the_error_rate_against_1_and_5_percent_and_changes_nothing() {
+    let c = cluster();
+    heal_pods(&c);
+    let before = c.server.writes();
+    // 0.2% errors: healthy.
+    let api = vault_api("0.002");
+    let (out, doc) = health(&c, &project(&api));
+    assert_eq!(doc["overall_status"], "healthy", "{doc}");
+    out.code(0);
+    assert_eq!(check(&doc, "db-pool")["outputs"]["pool_used_pct"], 25.0);
+    // 2% errors: past the 1% warning, degraded.
+    let api = vault_api("0.02");
+    let (out, doc) = health(&c, &project(&api));
+    assert_eq!(check(&doc, "error-rate")["status"], "warn", "{doc}");
+    assert_eq!(doc["overall_status"], "degraded", "{doc}");
+    out.code(1);
+    // 6% errors: past the 5% critical threshold, unhealthy.
+    let api = vault_api("0.06");
+    let (out, doc) = health(&c, &project(&api));
+    assert_eq!(check(&doc, "error-rate")["status"], "fail", "{doc}");
+    assert_eq!(doc["overall_status"], "unhealthy", "{doc}");
+    out.code(2);
+    assert_eq!(
+        c.server.writes(),
+        before,
+        "a health check wrote to the cluster"
+    );
+}
+
+#[test]
+fn health_of_the_crash_looping_cluster_is_unhealthy_on_the_pods() {
+    let c = cluster();
+    let api = vault_api("0.002");
+    let (out, doc) = health(&c, &project(&api));
+    out.code(2);
+    assert_eq!(check(&doc, "pods")["status"], "fail", "{doc}");
+    assert_eq!(check(&doc, "postgres")["status"], "ok", "{doc}");
+    assert_eq!(check(&doc, "redis")["status"], "ok", "{doc}");
 }
