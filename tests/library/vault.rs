@@ -455,3 +455,97 @@ fn health_of_the_crash_looping_cluster_is_unhealthy_on_the_pods() {
     assert_eq!(check(&doc, "postgres")["status"], "ok", "{doc}");
     assert_eq!(check(&doc, "redis")["status"], "ok", "{doc}");
 }
+
+/// A stand-in `kubectl` first on PATH (for the steps that stream files through
+/// `kubectl exec`): records its argv, prints a small complete plain-SQL dump for pg_dump.
+fn stand_in_kubectl(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let script = bin.join("kubectl");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ncase \"$*\" in *pg_dump*) printf -- '--\\n-- PostgreSQL database dump\\n--\\nCREATE TABLE datasets (id uuid);\\n--\\n-- PostgreSQL database dump complete\\n--\\n';; esac\n",
+            dir.join("kubectl.argv").display()
+        ),
+    )
+    .expect("write kubectl");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn maintenance_mode_is_turned_off_even_when_a_later_step_fails() {
+    let c = cluster();
+    heal_pods(&c);
+    // The deployment is fully rolled out (all replicas ready).
+    c.server
+        .upsert(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: vault-server, namespace: llm-data-vault, labels: { app: vault-server } }\nspec:\n  replicas: 3\n  selector: { matchLabels: { app: vault-server } }\n  template:\n    metadata: { labels: { app: vault-server } }\n    spec: { containers: [ { name: vault-server, image: 'ghcr.io/your-org/llm-data-vault:v1.1.0' } ] }\nstatus: { observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 }\n",
+        )
+        .expect("deployment");
+    let api = vault_api("0.002");
+    let p = project(&api);
+    let path = stand_in_kubectl(p.path());
+    let record = p.path().join("m.jsonl");
+    // No ./scripts/smoke-test.sh here: the smoke tests fail after maintenance mode is on.
+    let out = p
+        .opsctl()
+        .args([
+            "run",
+            "vault-maintenance",
+            "--yes",
+            "--yes-manual",
+            "--format",
+            "json",
+            "--record",
+        ])
+        .arg(&record)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PG_URL", service_url("OPSCTL_TEST_DATABASE_URL"))
+        .env("CACHE_URL", service_url("OPSCTL_TEST_REDIS_URL"))
+        .env("PATH", path)
+        .run();
+    out.code(1);
+    let doc = out.json();
+    status(&doc, "backup", "ok");
+    status(&doc, "maintenance-on", "ok");
+    status(&doc, "smoke", "error");
+    status(&doc, "notify-done", "skipped");
+    status(&doc, "maintenance-off", "ok");
+    // The annotation was set, then removed.
+    let set = c.server.requests().iter().any(|r| {
+        r.method == "PATCH"
+            && r.path.ends_with("/deployments/vault-server")
+            && r.body.contains("maintenance")
+    });
+    assert!(set, "maintenance=true was never written");
+    let dep = c.object("apps/v1", "deployments", "llm-data-vault", "vault-server");
+    assert!(
+        dep["metadata"]["annotations"]["maintenance"].is_null(),
+        "maintenance mode left on: {dep}"
+    );
+    // The backup streamed pg_dump through `kubectl exec -i` (no TTY, which would turn the
+    // dump's line endings into CRLF) into a complete local file.
+    let argv = p.read("kubectl.argv");
+    assert!(
+        argv.contains("exec -i postgres-0 -n database -- pg_dump -U vault vault"),
+        "{argv}"
+    );
+    assert!(!argv.contains(" -it ") && !argv.contains(" -t "), "{argv}");
+    let dump = std::fs::read_dir(p.path())
+        .expect("dir")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+        .expect("a backup-YYYYMMDD.sql file");
+    assert!(
+        std::fs::read_to_string(dump.path())
+            .expect("dump")
+            .contains("dump complete")
+    );
+}
