@@ -549,3 +549,66 @@ fn maintenance_mode_is_turned_off_even_when_a_later_step_fails() {
             .contains("dump complete")
     );
 }
+
+/// The statuses of a run's steps that ended `error`, with their messages.
+fn errors(doc: &Value) -> Vec<String> {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["status"] == "error")
+        .map(|s| format!("{}: {}", s["id"], s["message"]))
+        .collect()
+}
+
+#[test]
+fn the_diagnosis_runbooks_run_clean_against_a_healthy_system_and_change_nothing() {
+    let c = cluster();
+    heal_pods(&c);
+    let api = vault_api("0.002");
+    let p = project(&api);
+    let before = c.server.writes();
+    let pg = service_url("OPSCTL_TEST_DATABASE_URL");
+    for name in [
+        "vault-sev2-high-error-rate",
+        "vault-sev3-high-latency",
+        "vault-db-connection-failures",
+        "vault-resource-usage",
+        "vault-logs",
+        "vault-memory-issues",
+        "vault-pod-wont-start",
+    ] {
+        // No --yes: whatever would change something is skipped, never done.
+        let (_, doc, _) = run(&c, &p, name, &pg, &[]);
+        assert_eq!(errors(&doc), Vec::<String>::new(), "{name}: {doc}");
+        let ok: &[&str] = match name {
+            "vault-sev2-high-error-rate" => &[
+                "error-rate",
+                "error-lines",
+                "error-types",
+                "endpoints",
+                "rate-limit",
+                "detailed",
+            ],
+            "vault-sev3-high-latency" => &["latency-p99", "db-latency", "pool", "slow-queries"],
+            "vault-db-connection-failures" => &[
+                "connect",
+                "connections",
+                "locks",
+                "postgres-pod",
+                "app-errors",
+            ],
+            "vault-resource-usage" => &["top-pods", "top-nodes", "pods"],
+            "vault-memory-issues" => &["usage", "oom", "rss"],
+            _ => &[],
+        };
+        for id in ok {
+            status(&doc, id, "ok");
+        }
+    }
+    assert_eq!(
+        c.server.writes(),
+        before,
+        "a diagnosis wrote to the cluster"
+    );
+}
