@@ -612,3 +612,74 @@ fn the_diagnosis_runbooks_run_clean_against_a_healthy_system_and_change_nothing(
         "a diagnosis wrote to the cluster"
     );
 }
+
+#[test]
+fn oom_killed_pods_get_the_2gi_limit_after_their_logs_are_saved_then_the_rollout() {
+    let c = cluster();
+    heal_pods(&c);
+    c.server
+        .upsert(
+            "apiVersion: v1\nkind: Pod\nmetadata: { name: vault-server-6d5f7c8b9-a1b2c, namespace: llm-data-vault, labels: { app: vault-server }, annotations: { opsctl-test/cpu: 200m, opsctl-test/memory: 1000Mi, opsctl-test/previous-log: '{\"level\":\"info\",\"message\":\"allocating\"}' } }\nspec: { nodeName: node-1, containers: [ { name: vault-server, image: 'ghcr.io/your-org/llm-data-vault:v1.1.0', resources: { limits: { cpu: 1000m, memory: 1Gi } } } ] }\nstatus: { phase: Running, conditions: [ { type: Ready, status: 'True' } ], containerStatuses: [ { name: vault-server, ready: true, started: true, restartCount: 3, state: { running: { startedAt: now-5m } }, lastState: { terminated: { exitCode: 137, reason: OOMKilled, startedAt: now-1h, finishedAt: now-5m } } } ] }\n",
+        )
+        .expect("oom pod");
+    let api = vault_api("0.002");
+    let p = project(&api);
+    let (_, doc, record) = run(
+        &c,
+        &p,
+        "vault-memory-issues",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--yes"],
+    );
+    status(&doc, "usage", "fail"); // 1000Mi of 1Gi: past 95 %
+    assert_eq!(
+        step(&doc, "oom")["outputs"]["oom_pods"],
+        serde_json::json!(["vault-server-6d5f7c8b9-a1b2c"])
+    );
+    status(&doc, "logs", "ok");
+    status(&doc, "raise-limit", "ok");
+    status(&doc, "rollout", "ok");
+    assert!(
+        event_at(&record, "step_finished", "logs")
+            < event_at(&record, "step_started", "raise-limit")
+    );
+    let dep = c.object("apps/v1", "deployments", "llm-data-vault", "vault-server");
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"], "2Gi",
+        "{dep}"
+    );
+}
+
+#[test]
+fn update_config_finds_pods_that_do_not_run_with_the_new_value() {
+    let c = cluster();
+    let api = vault_api("0.002");
+    let p = project(&api);
+    // The new ConfigMap raises the pool to 30; the deployment sets the variable literally
+    // (to 20), which wins over the ConfigMap: the restarted pods still run with 20.
+    p.file(
+        "configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: vault-config }\ndata:\n  VAULT__DATABASE__MAX_CONNECTIONS: \"30\"\n  VAULT__SERVER__PORT: \"8080\"\n",
+    );
+    let (_, doc, _) = run(
+        &c,
+        &p,
+        "vault-update-config",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--yes", "--param", "configmap_file=configmap.yaml"],
+    );
+    status(&doc, "apply", "ok");
+    status(&doc, "edit", "skipped");
+    status(&doc, "restart", "ok");
+    status(&doc, "rollout", "ok");
+    let cm = c.object("v1", "configmaps", "llm-data-vault", "vault-config");
+    assert_eq!(cm["data"]["VAULT__DATABASE__MAX_CONNECTIONS"], "30");
+    let verify = step(&doc, "verify");
+    assert_eq!(verify["status"], "fail", "{doc}");
+    assert_eq!(
+        verify["outputs"]["stale"],
+        serde_json::json!(["VAULT__DATABASE__MAX_CONNECTIONS=30"]),
+        "{verify}"
+    );
+    assert!(restarted_at(&c).is_string());
+}
