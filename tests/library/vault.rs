@@ -683,3 +683,37 @@ fn update_config_finds_pods_that_do_not_run_with_the_new_value() {
     );
     assert!(restarted_at(&c).is_string());
 }
+
+#[test]
+fn jwt_rotation_pointed_at_the_wrong_namespace_stops_before_writing_anything() {
+    // The seed's command writes a new one-key vault-secrets into whatever namespace kubectl
+    // points at. Pointed at `default` (where there is no vault-secrets), the runbook stops
+    // at its check: nothing is created, nothing restarted.
+    let api = healthy_api(200);
+    let c = cluster();
+    let p = project(&api);
+    let config = p.read("opsctl.yaml").replace(
+        "kubernetes: { namespace: llm-data-vault }",
+        "kubernetes: { namespace: default }",
+    );
+    p.file("opsctl.yaml", &config);
+    let before = c.server.writes();
+    let (out, doc, _) = run(
+        &c,
+        &p,
+        "vault-rotate-jwt-secret",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--yes", "--yes-manual"],
+    );
+    out.code(1);
+    status(&doc, "check-secret", "fail");
+    for id in ["new-secret", "set-secret", "restart"] {
+        status(&doc, id, "skipped");
+    }
+    assert!(
+        c.server
+            .get("v1", "secrets", "default", "vault-secrets")
+            .is_none()
+    );
+    assert_eq!(c.server.writes(), before);
+}
