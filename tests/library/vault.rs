@@ -457,7 +457,8 @@ fn health_of_the_crash_looping_cluster_is_unhealthy_on_the_pods() {
 }
 
 /// A stand-in `kubectl` first on PATH (for the steps that stream files through
-/// `kubectl exec`): records its argv, prints a small complete plain-SQL dump for pg_dump.
+/// `kubectl exec`): records its argv, prints a small complete plain-SQL dump for pg_dump
+/// and the fixture's base64 `jwt-secret` for a jsonpath read of it.
 fn stand_in_kubectl(dir: &Path) -> String {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
@@ -465,7 +466,7 @@ fn stand_in_kubectl(dir: &Path) -> String {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ncase \"$*\" in *pg_dump*) printf -- '--\\n-- PostgreSQL database dump\\n--\\nCREATE TABLE datasets (id uuid);\\n--\\n-- PostgreSQL database dump complete\\n--\\n';; esac\n",
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ncase \"$*\" in *pg_dump*) printf -- '--\\n-- PostgreSQL database dump\\n--\\nCREATE TABLE datasets (id uuid);\\n--\\n-- PostgreSQL database dump complete\\n--\\n';; *jwt-secret*) printf '%s' b2xkLWp3dC1zaWduaW5nLWtleS0xMjM0NTY3ODkwYWJjZGVm;; esac\n",
             dir.join("kubectl.argv").display()
         ),
     )
@@ -716,4 +717,51 @@ fn jwt_rotation_pointed_at_the_wrong_namespace_stops_before_writing_anything() {
             .is_none()
     );
     assert_eq!(c.server.writes(), before);
+}
+
+#[test]
+fn auth_failures_measure_the_jwt_secret_without_showing_it() {
+    let c = cluster();
+    heal_pods(&c);
+    let api = TestServer::start_blocking(vec![
+        Route::new("POST", "/api/v1/auth/login")
+            .status(401)
+            .json(serde_json::json!({"error": "invalid credentials"})),
+    ]);
+    let p = project(&api);
+    let path = stand_in_kubectl(p.path());
+    let record = p.path().join("auth.jsonl");
+    let out = p
+        .opsctl()
+        .args([
+            "run",
+            "vault-auth-failures",
+            "--yes",
+            "--format",
+            "json",
+            "--record",
+        ])
+        .arg(&record)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PATH", path)
+        .run();
+    let doc = out.json();
+    for id in ["jwt-key", "jwt-length", "login", "local-clock", "pod-clock"] {
+        status(&doc, id, "ok");
+    }
+    // "old-jwt-signing-key-1234567890abcdef": 36 characters, at least the seed's 32.
+    assert_eq!(step(&doc, "jwt-length")["outputs"]["length"], 36);
+    let record = std::fs::read_to_string(&record).expect("record");
+    for text in [&out.stdout, &out.stderr, &record] {
+        assert!(
+            !text.contains("old-jwt-signing-key"),
+            "the secret was shown"
+        );
+    }
+    let argv = p.read("kubectl.argv");
+    assert!(
+        argv.contains("-n llm-data-vault get secret vault-secrets -o jsonpath={.data.jwt-secret}"),
+        "{argv}"
+    );
+    assert_eq!(api.hits("POST", "/api/v1/auth/login"), 1);
 }
