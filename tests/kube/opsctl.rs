@@ -744,3 +744,41 @@ steps:
             .is_some_and(|e| !e.is_empty())
     );
 }
+
+/// Reading a Secret as an object (get, a list, describe) shows its keys, never its values.
+#[test]
+fn a_secret_read_as_an_object_shows_its_keys_and_never_its_values() {
+    const VALUE: &str = "aHR0cHM6Ly9hdXRoLmV4YW1wbGUuY29t";
+    let c = Cluster::start("prod.yaml");
+    let p = project(
+        r#"name: k
+title: Read a secret
+steps:
+  - id: one
+    k8s.get: { kind: Secret, name: jwt }
+    capture: { keys: "object.data | list | sort" }
+  - id: all
+    k8s.get: { kind: Secret }
+  - id: described
+    k8s.describe: { kind: Secret, name: jwt }
+"#,
+    );
+    let record = p.path().join("r.jsonl");
+    let (out, doc) = run(&c, &p, &["--record", record.to_str().expect("path")]);
+    out.code(0)
+        .never_shows(VALUE)
+        .never_shows("https://auth.example.com");
+    assert_eq!(
+        step(&doc, "one")["outputs"]["keys"],
+        serde_json::json!(["issuer", "private.pem"]),
+        "{doc}"
+    );
+    assert_eq!(
+        step(&doc, "one")["outputs"]["object"]["data"]["issuer"],
+        "***"
+    );
+    assert_eq!(step(&doc, "all")["status"], "ok", "{doc}");
+    assert_eq!(step(&doc, "described")["status"], "ok", "{doc}");
+    let text = std::fs::read_to_string(&record).expect("record");
+    assert!(!text.contains(VALUE), "the record holds a secret's value");
+}

@@ -137,10 +137,7 @@ impl ActionImpl for Describe {
                 .filter(|(_, e)| e["type"] == "Warning")
                 .count();
             let mut out = Outputs::new();
-            out.insert(
-                "object".into(),
-                serde_json::to_value(&obj).unwrap_or(Value::Null),
-            );
+            out.insert("object".into(), super::object_output(&ar.kind, &obj));
             out.insert(
                 "events".into(),
                 Value::Array(events.into_iter().map(|(_, e)| e).collect()),

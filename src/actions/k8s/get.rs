@@ -114,7 +114,7 @@ impl ActionImpl for Get {
                         || api.get(name),
                     )
                     .await?;
-                    out.insert("object".into(), to_json(&obj)?);
+                    out.insert("object".into(), super::object_output(&ar.kind, &obj));
                 }
                 None => {
                     let mut lp = kube::api::ListParams::default();
@@ -126,11 +126,11 @@ impl ActionImpl for Get {
                             api.list(&lp)
                         })
                         .await?;
-                    let items = list
+                    let items: Vec<Value> = list
                         .items
                         .iter()
-                        .map(to_json)
-                        .collect::<Result<Vec<_>, _>>()?;
+                        .map(|o| super::object_output(&ar.kind, o))
+                        .collect();
                     out.insert("count".into(), serde_json::json!(items.len()));
                     out.insert("items".into(), Value::Array(items));
                 }
@@ -139,9 +139,4 @@ impl ActionImpl for Get {
             Ok(out)
         })
     }
-}
-
-fn to_json(obj: &kube::api::DynamicObject) -> Result<Value, ActionError> {
-    serde_json::to_value(obj)
-        .map_err(|e| ActionError::Failed(format!("k8s.get: the object is not JSON: {e}")))
 }

@@ -36,6 +36,7 @@ pub use top::Top;
 
 use super::spec::OutputSpec;
 use crate::config::EnvConfig;
+use serde_json::Value;
 
 /// `latency_ms`, which every Kubernetes action outputs.
 pub(crate) const LATENCY: OutputSpec = OutputSpec {
@@ -48,4 +49,47 @@ pub(crate) fn namespace(ns: Option<&str>, env: &EnvConfig) -> String {
     ns.map(str::to_string)
         .or_else(|| env.kubernetes().and_then(|k| k.namespace.clone()))
         .unwrap_or_else(|| "default".into())
+}
+
+/// An object as an output: a Secret's values (`data`, `stringData`, and the copy of the
+/// whole object `kubectl apply` leaves in an annotation) are masked, keys kept. What a
+/// step reads never carries a secret's value into the live view, the record or a page.
+pub(crate) fn object_output<T: serde::Serialize>(kind: &str, obj: &T) -> Value {
+    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    if kind == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(m)) = v.get_mut(field) {
+                m.values_mut()
+                    .for_each(|x| *x = Value::String("***".into()));
+            }
+        }
+        if let Some(Value::Object(a)) = v.pointer_mut("/metadata/annotations") {
+            if let Some(x) = a.get_mut("kubectl.kubernetes.io/last-applied-configuration") {
+                *x = Value::String("***".into());
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod object_output_tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_secrets_values_are_masked_and_its_keys_kept() {
+        let s = json!({"kind": "Secret", "metadata": {"name": "s", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"k\":\"c2VjcmV0\"}}", "x": "y"}},
+            "data": {"jwt-secret": "c2VjcmV0", "database-url": "cG9zdGdyZXM="}, "stringData": {"a": "b"}});
+        let out = super::object_output("Secret", &s);
+        assert_eq!(
+            out["data"],
+            json!({"jwt-secret": "***", "database-url": "***"})
+        );
+        assert_eq!(out["stringData"], json!({"a": "***"}));
+        assert_eq!(out["metadata"]["annotations"]["x"], "y");
+        assert!(!out.to_string().contains("c2VjcmV0"));
+        let cm = json!({"kind": "ConfigMap", "data": {"a": "b"}});
+        assert_eq!(super::object_output("ConfigMap", &cm), cm);
+    }
 }

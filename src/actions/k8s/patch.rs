@@ -129,10 +129,7 @@ impl ActionImpl for PatchAction {
             }
             .map_err(|e| crate::targets::kube::error(&what, e))?;
             let mut out = Outputs::new();
-            out.insert(
-                "object".into(),
-                serde_json::to_value(&obj).unwrap_or(Value::Null),
-            );
+            out.insert("object".into(), super::object_output(&ar.kind, &obj));
             out.insert("latency_ms".into(), latency_ms(started));
             Ok(out)
         })
