@@ -9,6 +9,8 @@ use crate::loader::STEP_KEYS;
 use crate::model::Severity;
 
 const DURATION: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+/// An action's duration argument: a duration, or an expression that gives one.
+const DURATION_OR_EXPR: &str = r"^(([0-9]+(\.[0-9]+)?(ms|s|m|h))+|.*\$\{\{.*)$";
 
 fn expr_list() -> Value {
     json!({"anyOf": [
@@ -74,8 +76,9 @@ pub fn runbook_schema() -> Value {
             if let Some(obj) = s.as_object_mut() {
                 obj.insert("description".into(), json!(a.doc));
             }
+            // A duration as written (`30s`), or a `${{ }}` expression giving one.
             if let (ArgType::Duration, Some(obj)) = (a.ty, s.as_object_mut()) {
-                obj.insert("pattern".into(), json!(DURATION));
+                obj.insert("pattern".into(), json!(DURATION_OR_EXPR));
             }
             props.insert(a.name.into(), s);
         }
