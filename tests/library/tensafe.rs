@@ -52,6 +52,7 @@ envs:
       webhook: {{ url: "{u}/hooks/slack" }}
     postgres:
       primary: {{ url_env: PG_URL }}
+      replica: {{ url_env: PG_URL }}
     kubernetes: {{ namespace: tensafe }}
 "##,
             u = api.url()
@@ -90,7 +91,12 @@ fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
 
 #[track_caller]
 fn status(doc: &Value, id: &str, want: &str) {
-    assert_eq!(step(doc, id)["status"], want, "step {id}: {}", step(doc, id));
+    assert_eq!(
+        step(doc, id)["status"],
+        want,
+        "step {id}: {}",
+        step(doc, id)
+    );
 }
 
 /// The stand-in's calls, each its arguments.
@@ -146,8 +152,16 @@ fn api_recovering() -> TestServer {
 }
 
 fn deployment(c: &Cluster) -> Value {
-    c.kubectl(&["get", "deploy", "tensafe-server", "-n", "tensafe", "-o", "json"])
-        .json()
+    c.kubectl(&[
+        "get",
+        "deploy",
+        "tensafe-server",
+        "-n",
+        "tensafe",
+        "-o",
+        "json",
+    ])
+    .json()
 }
 
 fn image(dep: &Value) -> String {
@@ -180,7 +194,12 @@ fn p1_crash_loop_after_a_recent_deployment_saves_the_logs_and_rolls_back() {
         matches.contains("FATAL invalid config: TENSAFE_KMS_KEY_ID is not set"),
         "{matches}"
     );
-    assert_eq!(step(&doc, "history")["outputs"]["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        step(&doc, "history")["outputs"]["history"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     let age = step(&doc, "newest-revision")["outputs"]["age_minutes"]
         .as_i64()
         .expect("age");
@@ -208,7 +227,10 @@ fn p1_crash_loop_after_a_recent_deployment_saves_the_logs_and_rolls_back() {
     let calls = calls(&p);
     call(&calls, &["alert", "ack", "ALRT-42"]);
     call(&calls, &["incident", "create", "--severity", "P1"]);
-    let notify = call(&calls, &["notify", "stakeholders", "--incident-id", "INC-1001"]);
+    let notify = call(
+        &calls,
+        &["notify", "stakeholders", "--incident-id", "INC-1001"],
+    );
     assert!(call(&calls, &["statuspage", "update", "--status", "Identified"]) < notify);
 }
 
@@ -284,7 +306,10 @@ fn p1_with_the_database_down_names_it_and_changes_nothing() {
     status(&doc, "database-down", "ok");
     let named = step(&doc, "database-down")["outputs"].to_string()
         + step(&doc, "db")["message"].as_str().unwrap_or("");
-    assert!(named.contains("refused") || named.contains("connect"), "{named}");
+    assert!(
+        named.contains("refused") || named.contains("connect"),
+        "{named}"
+    );
     for id in ["rollback", "restart", "scale", "rollout-done", "notify"] {
         status(&doc, id, "skipped");
     }
@@ -292,7 +317,288 @@ fn p1_with_the_database_down_names_it_and_changes_nothing() {
     assert_eq!(image(&deployment(&c)), "tensafe/server:v1.2.4");
     let calls = calls(&p);
     assert!(
-        !calls.iter().any(|c| c.first().is_some_and(|a| a == "notify")),
+        !calls
+            .iter()
+            .any(|c| c.first().is_some_and(|a| a == "notify")),
         "{calls:?}"
+    );
+}
+
+/// P2's "scale if needed": `--replicas=+2` in the seed would set 2 replicas; here 3 become 5
+/// (kubectl agrees), then health is watched and the alert resolved after the scale.
+#[test]
+fn p2_adds_two_replicas() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    let (_, doc) = run(
+        &c,
+        &p,
+        "tensafe-p2-incident",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--param", "alert_id=ALRT-51"],
+    );
+    let scale = step(&doc, "scale");
+    assert_eq!(scale["status"], "ok", "{doc}");
+    assert_eq!(scale["outputs"]["from"], 3, "{scale}");
+    assert_eq!(scale["outputs"]["to"], 5, "{scale}");
+    assert_eq!(deployment(&c)["spec"]["replicas"], 5);
+    status(&doc, "error-logs", "warn");
+    status(&doc, "scaled", "ok");
+    status(&doc, "monitor", "ok");
+    status(&doc, "resolve", "ok");
+    let calls = calls(&p);
+    call(&calls, &["metrics", "get", "error_rate", "--last", "30m"]);
+    call(&calls, &["metrics", "get", "p95_latency", "--last", "30m"]);
+    assert!(
+        call(&calls, &["alert", "ack", "ALRT-51"]) < call(&calls, &["alert", "resolve", "ALRT-51"])
+    );
+    let events = record(&p);
+    assert!(
+        event_at(&events, "step_finished", "scale") < event_at(&events, "step_started", "resolve")
+    );
+}
+
+/// Emergency scale-up with the rollout wait failing (reading the deployment is forbidden
+/// once it has been scaled): the replicas were doubled, and the KEDA pause is removed by the
+/// `finally` step all the same — the seed's script would have left KEDA paused.
+#[test]
+fn emergency_scale_up_resumes_keda_even_when_the_wait_fails() {
+    let api = api_recovering();
+    let c = Cluster::with(
+        &crate::kube::fixture("tensafe.yaml"),
+        &["GET:/apis/apps/v1/namespaces/tensafe/deployments/tensafe-server:403"],
+    );
+    let p = project(&api);
+    let (out, doc) = run(
+        &c,
+        &p,
+        "tensafe-emergency-scale-up",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--param", "scaledobject_kind=configmap"],
+    );
+    out.code(1);
+    status(&doc, "pause-autoscaler", "ok");
+    let paused = &step(&doc, "pause-autoscaler")["outputs"]["object"]["metadata"]["annotations"];
+    assert_eq!(paused["autoscaling.keda.sh/paused"], "true", "{doc}");
+    let scale = &step(&doc, "scale")["outputs"];
+    assert_eq!(
+        (scale["from"].as_i64(), scale["to"].as_i64()),
+        (Some(3), Some(6)),
+        "{scale}"
+    );
+    status(&doc, "ready", "error");
+    status(&doc, "hold", "skipped");
+    status(&doc, "resume-autoscaler", "ok");
+    // What the server holds now: 6 replicas (read through the scale subresource, which the
+    // failure rule leaves alone) and no pause annotation.
+    let replicas = c
+        .kubectl(&[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/tensafe/deployments/tensafe-server/scale",
+        ])
+        .json();
+    assert_eq!(replicas["spec"]["replicas"], 6, "{replicas}");
+    let so = c
+        .kubectl(&[
+            "get",
+            "configmap",
+            "tensafe-scaledobject",
+            "-n",
+            "tensafe",
+            "-o",
+            "json",
+        ])
+        .json();
+    assert!(
+        so["metadata"]["annotations"]["autoscaling.keda.sh/paused"].is_null(),
+        "the autoscaler is still paused: {so}"
+    );
+    let events = record(&p);
+    assert!(
+        event_at(&events, "step_finished", "ready")
+            < event_at(&events, "step_started", "resume-autoscaler")
+    );
+}
+
+/// API key rotation: rotate, notify, deprecate, usage, revoke — in that order, each change
+/// confirmed (without --yes none is made), and the key the CLI generated and delivered is in
+/// no output and no record.
+#[test]
+fn apikey_rotation_runs_in_order_and_never_shows_the_new_key() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    let pg = service_url("OPSCTL_TEST_DATABASE_URL");
+    let params = [
+        "--param",
+        "tenant_id=tnt_acme",
+        "--param",
+        "old_key_id=key_old_8d2f",
+    ];
+
+    // No terminal, no --yes: the changes are skipped, only reads could run.
+    let path = format!(
+        "{}:{}",
+        p.path().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = p
+        .opsctl()
+        .args(["run", "tensafe-apikey-rotation", "--format", "json"])
+        .args(params)
+        .env("KUBECONFIG", c.server.kubeconfig())
+        .env("PATH", &path)
+        .run();
+    out.code(0);
+    assert_eq!(step(&out.json(), "rotate")["status"], "skipped");
+    assert!(calls(&p).is_empty(), "{:?}", calls(&p));
+
+    let mut extra = params.to_vec();
+    extra.push("--yes-manual");
+    let (out, doc) = run(&c, &p, "tensafe-apikey-rotation", &pg, &extra);
+    out.code(0);
+    for id in [
+        "rotate",
+        "notify",
+        "deprecate",
+        "grace",
+        "usage",
+        "review",
+        "revoke",
+    ] {
+        status(&doc, id, "ok");
+    }
+    let calls = calls(&p);
+    let order = [
+        call(&calls, &["apikey", "rotate", "--tenant-id", "tnt_acme"]),
+        call(
+            &calls,
+            &[
+                "notify",
+                "customer",
+                "tnt_acme",
+                "--subject",
+                "API Key Rotation",
+            ],
+        ),
+        call(
+            &calls,
+            &[
+                "apikey",
+                "deprecate",
+                "--key-id",
+                "key_old_8d2f",
+                "--grace-period",
+                "24h",
+            ],
+        ),
+        call(&calls, &["apikey", "usage", "--key-id", "key_old_8d2f"]),
+        call(&calls, &["apikey", "revoke", "--key-id", "key_old_8d2f"]),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{calls:?}");
+    let confirmed: Vec<String> = record(&p)
+        .iter()
+        .filter(|e| e["event"] == "confirmation" && e["decision"] == "confirmed")
+        .filter_map(|e| e["path"].as_str().map(str::to_string))
+        .collect();
+    for id in ["rotate", "notify", "deprecate", "revoke"] {
+        assert!(
+            confirmed.iter().any(|c| c == id),
+            "{id} not confirmed: {confirmed:?}"
+        );
+    }
+    let key = p.read(".tensafe-admin/delivered/tnt_acme");
+    assert!(key.starts_with("tsk_live_") && key.len() > 40, "{key}");
+    let record = p.read("r.jsonl");
+    for text in [&out.stdout, &out.stderr, &record] {
+        assert!(!text.contains(&key), "the new key was shown");
+    }
+}
+
+/// Security incident: the pods' logs are preserved (finished, in the record) before the node
+/// is cordoned and drained; then the node is unschedulable and its pods evicted.
+#[test]
+fn security_incident_saves_the_logs_before_draining_the_node() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    std::fs::create_dir_all(p.path().join("secure")).expect("mkdir");
+    let evidence = format!("evidence_dir={}", p.path().join("secure").display());
+    let (out, doc) = run(
+        &c,
+        &p,
+        "tensafe-security-incident",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &[
+            "--param",
+            "node=node-1",
+            "--param",
+            "initial_findings=Unexpected admin logins",
+            "--param",
+            &evidence,
+        ],
+    );
+    out.code(0);
+    for id in [
+        "preserve-logs",
+        "preserve-previous",
+        "evidence-file",
+        "cordon",
+        "drain",
+    ] {
+        status(&doc, id, "ok");
+    }
+    let lines = step(&doc, "preserve-logs")["outputs"]["lines"].to_string();
+    assert!(
+        lines.contains("tensafe-server-6b7d9c8f5-ready: ") && lines.contains("GET /health 200"),
+        "{lines}"
+    );
+    let previous = step(&doc, "preserve-previous")["outputs"]["lines"].to_string();
+    assert!(previous.contains("FATAL"), "{previous}");
+    // The record: both log reads finished before the cordon started, by order and by time.
+    let events = record(&p);
+    let cordon = event_at(&events, "step_started", "cordon");
+    for id in ["preserve-logs", "preserve-previous"] {
+        let saved = event_at(&events, "step_finished", id);
+        assert!(saved < cordon, "{id} finished after the cordon started");
+        assert!(
+            events[saved]["at"].as_str() <= events[cordon]["at"].as_str(),
+            "{} / {}",
+            events[saved]["at"],
+            events[cordon]["at"]
+        );
+    }
+    assert!(cordon < event_at(&events, "step_started", "drain"));
+    // The evidence file holds the logs.
+    let file = step(&doc, "evidence-file")["outputs"]["stdout"].to_string();
+    let written: Vec<_> = std::fs::read_dir(p.path().join("secure"))
+        .expect("secure")
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        written.iter().any(|w| w.contains("GET /health 200")),
+        "{file} {written:?}"
+    );
+    // The cluster: node-1 cordoned, its pods evicted.
+    let node = c.kubectl(&["get", "node", "node-1", "-o", "json"]).json();
+    assert_eq!(node["spec"]["unschedulable"], true, "{node}");
+    let evicted = step(&doc, "drain")["outputs"]["evicted"].to_string();
+    assert!(
+        evicted.contains("tensafe-server-6b7d9c8f5-ready"),
+        "{evicted}"
+    );
+    let calls = calls(&p);
+    call(
+        &calls,
+        &["security", "incident", "create", "--severity", "critical"],
+    );
+    call(&calls, &["secrets", "rotate", "--all"]);
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.get(1).is_some_and(|a| a == "block-ip"))
     );
 }
