@@ -602,3 +602,107 @@ fn security_incident_saves_the_logs_before_draining_the_node() {
             .any(|c| c.get(1).is_some_and(|a| a == "block-ip"))
     );
 }
+
+/// The hourly pulse creates a warning alert naming the status only when it is not healthy.
+#[test]
+fn hourly_pulse_alerts_only_when_not_healthy() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    let pg = service_url("OPSCTL_TEST_DATABASE_URL");
+    let (out, doc) = run(&c, &p, "tensafe-hourly-pulse", &pg, &[]);
+    out.code(0);
+    status(&doc, "alert", "skipped");
+    assert_eq!(calls(&p).len(), 1, "{:?}", calls(&p));
+
+    p.file(
+        ".tensafe-admin/canned/health---format",
+        r#"{"overall_status": "degraded"}"#,
+    );
+    let (out, doc) = run(&c, &p, "tensafe-hourly-pulse", &pg, &[]);
+    out.code(0);
+    status(&doc, "health", "warn");
+    status(&doc, "alert", "ok");
+    let calls = calls(&p);
+    call(
+        &calls,
+        &[
+            "alert",
+            "create",
+            "--severity",
+            "warning",
+            "--message",
+            "Hourly pulse: Status is degraded",
+        ],
+    );
+}
+
+/// A maintenance window whose tasks were not confirmed done is still ended (the `finally`
+/// step), and the status page is not set back to Operational.
+#[test]
+fn maintenance_window_is_ended_even_when_the_tasks_are_not_done() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    let (out, doc) = run(
+        &c,
+        &p,
+        "tensafe-maintenance-window",
+        &service_url("OPSCTL_TEST_DATABASE_URL"),
+        &["--param", "maint_id=MAINT-7"],
+    );
+    out.code(0);
+    status(&doc, "start", "ok");
+    status(&doc, "tasks", "skipped");
+    status(&doc, "statuspage-operational", "skipped");
+    status(&doc, "end", "ok");
+    let calls = calls(&p);
+    let start = call(&calls, &["maintenance", "start", "--id", "MAINT-7"]);
+    let end = call(&calls, &["maintenance", "end", "--id", "MAINT-7"]);
+    assert!(start < end);
+    assert!(
+        !calls.iter().any(|c| c.iter().any(|a| a == "Operational")),
+        "{calls:?}"
+    );
+}
+
+/// Every tensafe runbook lints clean and dry-runs with the system's own config
+/// (examples/tensafe/opsctl.yaml), contacting nothing.
+#[test]
+fn every_tensafe_runbook_dry_runs_with_the_example_config() {
+    let root = repo();
+    let config = root.join("examples/tensafe/opsctl.yaml");
+    // Run from an empty directory: nothing may be read or written but what --config names.
+    let scratch = Project::new();
+    let lint = scratch
+        .opsctl()
+        .arg("--config")
+        .arg(&config)
+        .arg("lint")
+        .run();
+    lint.code(0).stdout_has("No problems found.");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("runbooks/tensafe")).expect("runbooks/tensafe") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(stem) = name.strip_suffix(".yaml")
+            && !stem.ends_with(".test")
+        {
+            names.push(stem.to_string());
+        }
+    }
+    assert!(names.len() >= 20, "{names:?}");
+    for name in names {
+        let out = scratch
+            .opsctl()
+            .arg("--config")
+            .arg(&config)
+            .args(["run", &name, "--dry-run", "--examples"])
+            .run();
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        assert!(
+            out.stdout.contains("nothing is contacted"),
+            "{name}: {out:?}"
+        );
+    }
+}
