@@ -706,3 +706,77 @@ fn every_tensafe_runbook_dry_runs_with_the_example_config() {
         );
     }
 }
+
+/// P1 resolution: root cause noted, then the incident closed, then the status page and the
+/// post-mortem; and an incident is not closed while /health is failing.
+#[test]
+fn p1_resolve_notes_then_closes_and_not_while_unhealthy() {
+    let api = api_recovering();
+    let c = Cluster::start("tensafe.yaml");
+    let p = project(&api);
+    let pg = service_url("OPSCTL_TEST_DATABASE_URL");
+    let params = [
+        "--param",
+        "incident_id=INC-1001",
+        "--param",
+        "root_cause=helm release v1.2.4 shipped without TENSAFE_KMS_KEY_ID",
+        "--param",
+        "resolution=Rolled back to v1.2.3, fixed in v1.2.4",
+    ];
+    // The first /health answer is 503: nothing is closed.
+    let (out, doc) = run(&c, &p, "tensafe-p1-resolve", &pg, &params);
+    out.code(1);
+    status(&doc, "health", "fail");
+    status(&doc, "close", "skipped");
+    assert!(
+        !calls(&p)
+            .iter()
+            .any(|c| c.get(1).is_some_and(|a| a == "close")),
+        "{:?}",
+        calls(&p)
+    );
+    // Healthy now.
+    let (out, doc) = run(&c, &p, "tensafe-p1-resolve", &pg, &params);
+    out.code(0);
+    for id in ["notes", "close", "statuspage", "postmortem"] {
+        status(&doc, id, "ok");
+    }
+    let calls = calls(&p);
+    let close = call(
+        &calls,
+        &[
+            "incident",
+            "close",
+            "INC-1001",
+            "--resolution",
+            "Rolled back to v1.2.3, fixed in v1.2.4",
+        ],
+    );
+    assert!(
+        call(
+            &calls,
+            &[
+                "incident",
+                "update",
+                "INC-1001",
+                "--notes",
+                "Root cause: helm release v1.2.4 shipped without TENSAFE_KMS_KEY_ID"
+            ]
+        ) < close
+    );
+    assert!(close < call(&calls, &["statuspage", "update", "--status", "Resolved"]));
+    assert!(
+        close
+            < call(
+                &calls,
+                &[
+                    "incident",
+                    "postmortem",
+                    "schedule",
+                    "INC-1001",
+                    "--date",
+                    "tomorrow 10:00"
+                ]
+            )
+    );
+}
