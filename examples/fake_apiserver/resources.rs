@@ -49,10 +49,11 @@ const fn res(
     short_names: &'static [&'static str],
     subresources: &'static [&'static str],
 ) -> Resource {
-    let version = if matches!(group.as_bytes(), b"metrics.k8s.io") {
-        "v1beta1"
-    } else {
-        "v1"
+    let version = match group.as_bytes() {
+        b"metrics.k8s.io" => "v1beta1",
+        b"keda.sh" => "v1alpha1",
+        b"autoscaling" => "v2",
+        _ => "v1",
     };
     Resource {
         group,
@@ -198,6 +199,79 @@ pub static RESOURCES: &[Resource] = &[
         &[],
         &[],
     ),
+    res(
+        "",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        &[],
+    ),
+    res(
+        "",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        &["pv"],
+        &["status"],
+    ),
+    res(
+        "",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        &["status"],
+    ),
+    res(
+        "networking.k8s.io",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        &["ing"],
+        &["status"],
+    ),
+    res(
+        "networking.k8s.io",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        &["netpol"],
+        &[],
+    ),
+    res(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+        &["status"],
+    ),
+    // Custom resources the seeds use: KEDA's ScaledObject, cert-manager's Certificate.
+    res(
+        "keda.sh",
+        "scaledobjects",
+        "scaledobject",
+        "ScaledObject",
+        true,
+        &["so"],
+        &["status"],
+    ),
+    res(
+        "cert-manager.io",
+        "certificates",
+        "certificate",
+        "Certificate",
+        true,
+        &["cert", "certs"],
+        &["status"],
+    ),
     // A read-only view of the core events (the real server shares their storage).
     res(
         "events.k8s.io",
@@ -219,6 +293,10 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("batch", "v1"),
     ("rbac.authorization.k8s.io", "v1"),
     ("events.k8s.io", "v1"),
+    ("networking.k8s.io", "v1"),
+    ("autoscaling", "v2"),
+    ("keda.sh", "v1alpha1"),
+    ("cert-manager.io", "v1"),
     ("authorization.k8s.io", "v1"),
     ("metrics.k8s.io", "v1beta1"),
 ];

@@ -1056,3 +1056,90 @@ fn crash_loop_annotation_is_reported_as_the_kubelet_would_and_a_restart_replaces
         .clone();
     assert_eq!(pods.matches("CrashLoopBackOff").count(), 3, "{pods}");
 }
+
+/// The kinds the seed runbooks read besides the workloads — Ingress, NetworkPolicy,
+/// Endpoints, PersistentVolume, HorizontalPodAutoscaler, and the custom resources KEDA
+/// ScaledObject and cert-manager Certificate — are served as kubectl expects: listed by
+/// their short names, annotated, deleted.
+#[test]
+fn ingresses_hpas_volumes_and_the_seeds_custom_resources_are_served() {
+    let c = Cluster::with(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: { name: prod }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: api, namespace: prod }
+spec: { rules: [{ host: api.example.com }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: deny-all, namespace: prod }
+spec: { podSelector: {} }
+---
+apiVersion: v1
+kind: Endpoints
+metadata: { name: api, namespace: prod }
+subsets: [{ addresses: [{ ip: 10.0.0.5 }], ports: [{ port: 8080 }] }]
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: { name: pv-1 }
+spec: { capacity: { storage: 10Gi }, accessModes: [ReadWriteOnce] }
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: { name: api, namespace: prod }
+spec: { scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: api }, minReplicas: 2, maxReplicas: 10 }
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: { name: api-scaledobject, namespace: prod }
+spec: { scaleTargetRef: { name: api } }
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: { name: api-tls, namespace: prod }
+spec: { secretName: api-tls, dnsNames: [api.example.com] }
+status: { conditions: [{ type: Ready, status: "True" }] }
+"#,
+        &[],
+    );
+    for (what, name) in [
+        ("ing", "api"),
+        ("netpol", "deny-all"),
+        ("endpoints", "api"),
+        ("hpa", "api"),
+        ("scaledobject", "api-scaledobject"),
+        ("certificate", "api-tls"),
+    ] {
+        c.kubectl(&["get", what, "-n", "prod"])
+            .code(0)
+            .stdout_has(name);
+    }
+    c.kubectl(&["get", "pv"]).code(0).stdout_has("pv-1");
+    c.kubectl(&[
+        "annotate",
+        "scaledobject",
+        "api-scaledobject",
+        "-n",
+        "prod",
+        "autoscaling.keda.sh/paused=true",
+    ])
+    .code(0);
+    let so = c
+        .kubectl(&["get", "so", "api-scaledobject", "-n", "prod", "-o", "json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        s(&so, "/metadata/annotations/autoscaling.keda.sh~1paused"),
+        "true"
+    );
+    c.kubectl(&["delete", "certificate", "api-tls", "-n", "prod"])
+        .code(0);
+    c.kubectl(&["get", "certificates", "-n", "prod"])
+        .code(0)
+        .stderr_has("No resources found");
+}

@@ -375,7 +375,7 @@ fn emergency_scale_up_resumes_keda_even_when_the_wait_fails() {
         &p,
         "tensafe-emergency-scale-up",
         &service_url("OPSCTL_TEST_DATABASE_URL"),
-        &["--param", "scaledobject_kind=configmap"],
+        &[],
     );
     out.code(1);
     status(&doc, "pause-autoscaler", "ok");
@@ -403,7 +403,7 @@ fn emergency_scale_up_resumes_keda_even_when_the_wait_fails() {
     let so = c
         .kubectl(&[
             "get",
-            "configmap",
+            "scaledobject",
             "tensafe-scaledobject",
             "-n",
             "tensafe",
