@@ -50,11 +50,13 @@ fn parse_map(text: &str) -> BTreeMap<String, Section> {
         let (Some(seed), true) = (&seed, line.starts_with('|')) else {
             continue;
         };
+        // `\|` is a pipe inside a cell (markdown's escape), not a cell border.
         let cells: Row = line
             .trim()
+            .replace("\\|", "\u{1}")
             .trim_matches('|')
             .split('|')
-            .map(|c| c.trim().to_string())
+            .map(|c| c.trim().replace('\u{1}', "|"))
             .collect();
         let header = cells
             .first()
@@ -91,6 +93,24 @@ fn headings(seed: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The text without its parenthesised notes.
+fn without_parentheses(text: &str) -> String {
+    let mut depth = 0usize;
+    text.chars()
+        .filter(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    return false;
+                }
+                _ => {}
+            }
+            depth == 0
+        })
+        .collect()
 }
 
 /// Backticked names in a cell: "`a`, `b`" → [a, b].
@@ -213,12 +233,21 @@ fn every_runbook_and_step_of_the_map_exists() {
                 continue;
             };
             assert!(!said.is_empty() && !why.is_empty(), "{seed}: {row:?}");
-            let names = ticked(at);
-            match names.as_slice() {
-                [name, step] => match lib.load_quietly(name) {
-                    Some(rb) if rb.step(step).is_some() => {}
-                    _ => problems.push(format!("{seed}: mistake {said}: no `{name}` · `{step}`")),
-                },
+            // "`runbook` · `step`, `step` (a note)": the runbook, then its steps.
+            let (rb_cell, steps_cell) = at.split_once('·').unwrap_or((at, ""));
+            let names = ticked(rb_cell);
+            let steps = ticked(&without_parentheses(steps_cell));
+            match (
+                names.as_slice(),
+                lib.load_quietly(names.first().map_or("", |n| n)),
+            ) {
+                ([_], Some(rb)) if !steps.is_empty() => {
+                    for step in &steps {
+                        if rb.step(step).is_none() {
+                            problems.push(format!("{seed}: mistake {said}: no step `{step}`"));
+                        }
+                    }
+                }
                 _ => problems.push(format!("{seed}: mistake {said}: cell {at:?}")),
             }
             for t in ticked(test) {
@@ -266,4 +295,5 @@ fn the_map_parser_reads_headings_outside_fences_only() {
     let seed = "# Title\n## A\n```bash\n# comment\n## not a heading\n```\n### 1.1 B\n####C\n";
     assert_eq!(headings(seed), vec!["A", "1.1 B"]);
     assert_eq!(ticked("`a`, `b`"), vec!["a", "b"]);
+    assert_eq!(without_parentheses("`a` (`x -i`), `b`"), "`a` , `b`");
 }
