@@ -793,3 +793,140 @@ fn rotate_db_credentials_never_puts_the_password_on_a_command_line() {
         assert!(!text.contains(&password), "the password is in the {what}");
     }
 }
+
+/// The argv lines of each call a stand-in recorded, one string per call.
+fn standin_calls(p: &Project, name: &str) -> Vec<String> {
+    standin_log(p, name)
+        .split("--- call\n")
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let argv = c.split("stdin:").next().unwrap_or_default();
+            argv.lines()
+                .skip(1)
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn sev3_surface_disabled_at_once_and_enabled_only_after_a_person_and_a_live_test() {
+    let api = TestServer::start_blocking(vec![]);
+    let c = Cluster::start("bentham.yaml");
+    let db = Db::new();
+    db.jobs(
+        "oa",
+        5,
+        ("study_a", "openai-api"),
+        "failed",
+        Some("Rate limited"),
+        "30 minutes",
+    );
+    db.jobs(
+        "cw",
+        1,
+        ("study_b", "chatgpt-web"),
+        "failed",
+        Some("Captcha detected"),
+        "30 minutes",
+    );
+    let p = project(&api, "bentham-prod", "");
+    let run = |extra: &[&str]| {
+        let out = opsctl(&p, &c, &db.url(), &db.url())
+            .args([
+                "run",
+                "bentham-sev3-surface-failing",
+                "--yes",
+                "--format",
+                "json",
+                "--param",
+                "surface=openai-api",
+            ])
+            .args(extra)
+            .run();
+        run_json(&out)
+    };
+
+    // --yes: the surface is disabled; re-enabling waits for a person.
+    let doc = run(&[]);
+    assert_eq!(step(&doc, "failures")["outputs"]["surface_failures"], 5);
+    status(&doc, "disable", "ok");
+    status(&doc, "provider-status", "skipped");
+    status(&doc, "enable", "skipped");
+    assert_eq!(
+        standin_calls(&p, "pnpm"),
+        vec!["admin:surface disable openai-api"]
+    );
+
+    // Once a person confirms the fix: live test, then enable, then no new failures.
+    let doc = run(&["--yes-manual"]);
+    status(&doc, "live-test", "ok");
+    status(&doc, "enable", "ok");
+    status(&doc, "no-new-failures", "ok");
+    assert_eq!(
+        standin_calls(&p, "pnpm"),
+        vec![
+            "admin:surface disable openai-api",
+            "admin:surface disable openai-api",
+            "test:surface openai-api --live",
+            "admin:surface enable openai-api",
+        ]
+    );
+}
+
+#[test]
+fn cancel_study_cancels_only_that_active_study() {
+    let api = TestServer::start_blocking(vec![]);
+    let c = Cluster::start("bentham.yaml");
+    let db = Db::new();
+    db.batch(&format!(
+        "INSERT INTO {s}.studies (id, tenant_id, status) VALUES
+           ('study_xxx', 'tenant-kyanos', 'executing'),
+           ('study_yyy', 'tenant-kyanos', 'queued'),
+           ('study_done', 'tenant-kyanos', 'completed')",
+        s = db.schema
+    ));
+    let p = project(&api, "bentham-prod", "");
+    let cancel = |study: &str| {
+        let out = opsctl(&p, &c, &db.url(), &db.url())
+            .args([
+                "run",
+                "bentham-cancel-study",
+                "--yes",
+                "--format",
+                "json",
+                "--param",
+                &format!("study_id={study}"),
+            ])
+            .run();
+        (out.code, run_json(&out))
+    };
+    let state = |id: &str| {
+        let url = db.url();
+        let sql = format!("SELECT status FROM studies WHERE id = '{id}'");
+        block(async move {
+            connect(&url)
+                .await
+                .query_one(&sql, &[])
+                .await
+                .expect("study")
+                .get::<_, String>(0)
+        })
+    };
+
+    let (code, doc) = cancel("study_xxx");
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(step(&doc, "active")["outputs"]["row_count"], 2, "{doc}");
+    status(&doc, "cancel", "ok");
+    status(&doc, "cancelled", "ok");
+    assert_eq!(state("study_xxx"), "cancelled");
+    assert_eq!(state("study_yyy"), "queued");
+
+    // A study that is not active is left alone.
+    let (code, doc) = cancel("study_done");
+    assert_eq!(code, 1, "{doc}");
+    status(&doc, "study", "fail");
+    status(&doc, "cancel", "skipped");
+    assert_eq!(state("study_done"), "completed");
+}
