@@ -930,3 +930,36 @@ fn cancel_study_cancels_only_that_active_study() {
     status(&doc, "cancel", "skipped");
     assert_eq!(state("study_done"), "completed");
 }
+
+#[test]
+fn every_bentham_runbook_lints_and_dry_runs_with_the_example_config() {
+    let config = repo().join("examples/bentham/opsctl.yaml");
+    crate::support::Cmd::new(&repo())
+        .arg("--config")
+        .arg(&config)
+        .arg("lint")
+        .run()
+        .code(0)
+        .stdout_has("No problems found.");
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("runbooks/bentham"))
+        .expect("runbooks/bentham")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !opsctl::library::is_test_file(p))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 20, "{names:?}");
+    for name in &names {
+        assert!(name.starts_with("bentham-"), "{name}");
+        for env in ["production", "staging"] {
+            crate::support::Cmd::new(&repo())
+                .arg("--config")
+                .arg(&config)
+                .args(["run", name, "--dry-run", "--examples", "--env", env])
+                .run()
+                .code(0)
+                .stdout_has("Wave 1");
+        }
+    }
+}
