@@ -115,3 +115,50 @@ steps:
     assert_eq!(secret.len(), 48, "{secret}");
     out.never_shows(&secret);
 }
+
+/// An admin CLI that creates a key prints it: with `secret_output: true` the key reaches the
+/// next step whole (through `env`) and shows nowhere — not in the live view, the JSON, or
+/// the record.
+#[test]
+fn a_key_an_admin_cli_prints_is_masked_everywhere_and_passed_on_whole() {
+    const KEY: &str = "bk_live_9fQ2mX7LpR4tZ8wN";
+    let p = Project::new();
+    // The "CLI" prints a key it made: here, the file it reads.
+    p.file("opsctl.yaml", "runbooks: [.]\n")
+        .file(
+            "created.json",
+            &format!(r#"{{"key_id": "k-42", "key": "{KEY}"}}"#),
+        )
+        .file(
+            "rotate.yaml",
+            r#"name: rotate
+title: Create a key and hand it on
+steps:
+  - id: create
+    exec:
+      command: [cat, created.json]
+      secret_output: true
+  - id: deliver
+    needs: [create]
+    exec:
+      command: [sh, -c, 'printf %s "$KEY" > delivered.txt; echo "delivered $KEY"']
+      env: { KEY: "${{ steps.create.outputs.json.key }}" }
+"#,
+        );
+    let record = p.path().join("r.jsonl");
+    let out = p
+        .opsctl()
+        .args(["run", "rotate", "--yes", "--format", "json", "--record"])
+        .arg(&record)
+        .run();
+    out.code(0).never_shows(KEY);
+    assert_eq!(
+        p.read("delivered.txt"),
+        KEY,
+        "the key did not reach the next step whole"
+    );
+    let text = std::fs::read_to_string(&record).expect("record");
+    assert!(!text.contains(KEY), "the record holds the key");
+    let human = p.opsctl().args(["run", "rotate", "--yes"]).run();
+    human.code(0).never_shows(KEY);
+}

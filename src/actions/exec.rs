@@ -37,6 +37,8 @@ crate::action_args! {
         stdin: Option<String>,
         /// Declares the command changes nothing, so it needs no confirmation (false).
         readonly: bool,
+        /// The command prints a secret (an admin CLI that creates a key): its standard output, each JSON string in it and each long word of it are masked in every output, record and page (false).
+        secret_output: bool,
     }
 }
 
@@ -248,8 +250,15 @@ impl ActionImpl for Exec {
             drop(group);
             let (out, err) = tokio::join!(finish_reading(stdout), finish_reading(stderr));
             // Masked before it is cut: a secret across the limit would otherwise survive
-            // in part, where no mask matches it.
-            let out = cx.redactor().redact_cut(&out, MAX_OUTPUT_BYTES);
+            // in part, where no mask matches it. A printed secret the next steps need
+            // (`secret_output`) stays whole in the outputs, registered, so that every output,
+            // record and page masks it, as `secret.generate`'s value.
+            let out = if a.secret_output && out.len() <= MAX_OUTPUT_BYTES {
+                register_printed_secrets(cx.redactor(), &out);
+                out
+            } else {
+                cx.redactor().redact_cut(&out, MAX_OUTPUT_BYTES)
+            };
             let err = cx.redactor().redact_cut(&err, MAX_OUTPUT_BYTES);
             let status = status.map_err(|e| ActionError::Failed(format!("`{program}`: {e}")))?;
             let mut outputs = Outputs::new();
@@ -263,6 +272,40 @@ impl ActionImpl for Exec {
             outputs.insert("latency_ms".into(), latency_ms(started));
             Ok(outputs)
         })
+    }
+}
+
+/// Shortest word of a secret output masked on its own (ids and words like `rotated` stay).
+const SECRET_WORD_MIN: usize = 16;
+
+/// `secret_output: true`: what the command printed is a secret. The whole output, every
+/// string of it when it is JSON, and every long word of it otherwise, are registered, so
+/// that no form of it a later step reads or shows escapes the mask.
+fn register_printed_secrets(redactor: &crate::redact::Redactor, stdout: &str) {
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Value::Object(m) => m.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    let text = stdout.trim();
+    if text.is_empty() {
+        return;
+    }
+    redactor.add(text);
+    let mut parts = Vec::new();
+    match stdout_json(text) {
+        Value::Null => parts.extend(
+            text.split_whitespace()
+                .filter(|w| w.len() >= SECRET_WORD_MIN)
+                .map(str::to_string),
+        ),
+        json => strings(&json, &mut parts),
+    }
+    for p in parts {
+        redactor.add(&p);
     }
 }
 

@@ -233,7 +233,7 @@ fn sev1_crash_looping_gateway_logs_saved_then_restarted_and_healthy_again() {
         Route::new("GET", "/v1/health")
             .status(503)
             .body(health_body("unhealthy", "healthy")),
-        Route::new("POST", "/hook/"),
+        Route::new("POST", "/hook"),
     ]);
     let c = Cluster::start("bentham.yaml");
     let db = Db::new();
@@ -305,7 +305,7 @@ fn sev1_crash_looping_gateway_logs_saved_then_restarted_and_healthy_again() {
         "{dep}"
     );
     // Stakeholders were notified once; the failover branch never opened.
-    assert_eq!(api.hits("POST", "/hook/"), 1);
+    assert_eq!(api.hits("POST", "/hook"), 1);
     status(&doc, "replica", "skipped");
     status(&doc, "failover", "skipped");
     assert_eq!(standin_log(&p, "db-failover.sh"), "");
@@ -320,7 +320,7 @@ fn sev1_database_down_names_it_restarts_nothing_and_failover_needs_a_person() {
         Route::new("GET", "/v1/health")
             .status(503)
             .body(health_body("unhealthy", "unhealthy")),
-        Route::new("POST", "/hook/"),
+        Route::new("POST", "/hook"),
     ]);
     let c = Cluster::start("bentham.yaml");
     let db = Db::new();
