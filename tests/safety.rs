@@ -227,6 +227,8 @@ fn commands_get_an_allow_listed_environment() {
         .opsctl()
         .args(["run", "env", "--format", "json"])
         .env("AWS_SECRET_ACCESS_KEY", CANARY)
+        .env("AWS_PROFILE", "oncall")
+        .env("KUBECONFIG", "/etc/kube/prod")
         .run();
     out.code(0).never_shows(CANARY);
     let doc = out.json();
@@ -237,6 +239,9 @@ fn commands_get_an_allow_listed_environment() {
     assert!(env.contains("PATH="), "{env}");
     assert!(env.contains("MINE=yes-mine"), "{env}");
     assert!(!env.contains("AWS_SECRET_ACCESS_KEY"), "{env}");
+    // Which cluster and cloud profile an admin CLI talks to is passed on: no credential.
+    assert!(env.contains("AWS_PROFILE=oncall"), "{env}");
+    assert!(env.contains("KUBECONFIG=/etc/kube/prod"), "{env}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ crate::action_args! {
         command: Option<Argv>,
         /// A script for `sh -c` (opt-in); `${{ }}` values reach it as environment variables, never as script text.
         shell: Option<Script>,
-        /// Environment variables of the command. It gets only PATH, HOME, LANG and TZ from opsctl's own environment, plus these. `NAME_env: VAR` passes opsctl's `$VAR` as `NAME` (a secret: masked everywhere).
+        /// Environment variables of the command. It gets only PATH, HOME, LANG, TZ, KUBECONFIG and the AWS profile and region (AWS_PROFILE, AWS_REGION, AWS_DEFAULT_REGION, AWS_CONFIG_FILE) from opsctl's own environment, never a credential, plus these. `NAME_env: VAR` passes opsctl's `$VAR` as `NAME` (a secret: masked everywhere).
         env: StrMap,
         /// Working directory.
         cwd: Option<String>,
@@ -82,9 +82,21 @@ static SPEC: ActionSpec = ActionSpec {
     default_expect: "exit_code == 0",
 };
 
-/// Variables a command inherits from opsctl's environment; everything else (credentials
-/// of the shell that started opsctl) stays out.
-pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TZ"];
+/// Variables a command inherits from opsctl's environment: where things are and which
+/// cluster, cloud profile and region an admin CLI (kubectl, helm, aws) talks to, never a
+/// credential. Everything else (tokens and keys of the shell that started opsctl) stays
+/// out; a step passes one on with `NAME_env: VAR`, masked.
+pub const INHERITED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "TZ",
+    "KUBECONFIG",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+];
 
 /// A `shell:` argument: a plain script, or one with inserted values (rendered by
 /// [`crate::expr::Template::render_shell`]).
