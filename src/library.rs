@@ -297,7 +297,10 @@ pub fn is_test_file(p: &Path) -> bool {
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     // An entry of `runbooks:` may name one file (`../../runbooks/health.yaml`).
     if dir.is_file() {
-        let yaml = matches!(dir.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        let yaml = matches!(
+            dir.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
         return if yaml && !is_test_file(dir) {
             vec![dir.to_path_buf()]
         } else {
