@@ -123,8 +123,11 @@ pub async fn run(run: Arc<RunCtx>, parent: Option<String>) -> RunOutcome {
                             acquired
                         };
                         let t = Instant::now();
-                        // A panicking action ends its own step as `error`, not the run.
-                        let outcome = AssertUnwindSafe(run_step(run, i))
+                        // Boxed: the step's future (kilobytes) exists only once it has a
+                        // slot, so 10,000 steps waiting for 1,000 slots hold a few hundred
+                        // bytes each instead. A panicking action ends its own step as
+                        // `error`, not the run.
+                        let outcome = AssertUnwindSafe(Box::pin(run_step(run, i)))
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|panic| Outcome::error(panic_message(&panic)));

@@ -18,8 +18,10 @@ pub struct StepResult {
     pub message: Option<String>,
     pub attempts: u32,
     pub duration_ms: u64,
-    /// `{status, outputs}` as an expression value, built once.
-    value: Value,
+    /// `{status, outputs}` as an expression value, built the first time an expression
+    /// reads it: most results are never read, and a second copy of every step's outputs
+    /// is what 10,000 checks would otherwise hold to the end of the run.
+    value: OnceLock<Value>,
 }
 
 impl StepResult {
@@ -30,18 +32,26 @@ impl StepResult {
         attempts: u32,
         duration_ms: u64,
     ) -> StepResult {
-        let value = crate::expr::from_json(&serde_json::json!({
-            "status": status.as_str(),
-            "outputs": outputs,
-        }));
         StepResult {
             status,
             outputs,
             message,
             attempts,
             duration_ms,
-            value,
+            value: OnceLock::new(),
         }
+    }
+
+    /// `{status, outputs}` as an expression reads it.
+    pub fn value(&self) -> Value {
+        self.value
+            .get_or_init(|| {
+                let mut result = Map::new();
+                result.insert("status".into(), self.status.as_str().into());
+                result.insert("outputs".into(), self.outputs.clone().into());
+                crate::expr::from_json(&serde_json::Value::Object(result))
+            })
+            .clone()
     }
 }
 
@@ -86,7 +96,7 @@ impl Object for StepsView {
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let &i = self.0.index.get(key.as_str()?)?;
-        self.0.get(i).map(|r| r.value.clone())
+        self.0.get(i).map(|r| r.value())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

@@ -213,6 +213,9 @@ pub fn load_runbook(
         }
     }
     top.finish(&mut cx, "runbook", TOP_KEYS);
+    // A step is about a kilobyte and the runbook lives as long as the run: the doubling
+    // slack of `collect` (up to half again) would be held to the end.
+    steps.shrink_to_fit();
     Some((
         Runbook {
             file: file.clone(),

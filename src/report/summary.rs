@@ -109,8 +109,11 @@ impl Summary {
                 env,
                 params,
                 at,
+                steps,
                 ..
             } => {
+                // One entry per step: sized once (10,000 steps would leave a third unused).
+                self.steps.reserve_exact(*steps);
                 self.run = Some(RunInfo {
                     run_id: run_id.clone(),
                     runbook: runbook.clone(),

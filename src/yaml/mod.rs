@@ -11,6 +11,8 @@
 //! anchors) are set above anything a file within the byte limit can contain, so they only
 //! back up the expansion limit. One document per file; `!!binary` values are refused.
 
+mod plain;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -138,7 +140,8 @@ impl Node {
 }
 
 /// Parses one YAML document. Errors come back as a located diagnostic (Y001 syntax,
-/// Y002 limits); an empty document is `Null`.
+/// Y002 limits); an empty document is `Null`. A plain document (no anchors, aliases, tags
+/// or merge keys: most runbooks) is built by the fast path of [`plain`].
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     let text = file.text();
     if text.len() > MAX_FILE_BYTES {
@@ -159,6 +162,13 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
             value: Value::Null,
         });
     }
+    plain::parse(text).map_or_else(|| parse_carefully(file), Ok)
+}
+
+/// Parses through serde-saphyr with every guard (aliases, merge keys, tags, budgets), on
+/// a thread of its own; every error of a document is reported from here.
+fn parse_carefully(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
+    let text = file.text();
     // The parser recurses once per nesting level; on its own thread with a generous stack
     // the depth limit, not the caller's stack size (2 MiB on test and tokio threads),
     // decides what is refused.
