@@ -33,6 +33,9 @@ pub const LEASE_SECONDS: i32 = 30;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How often a run with `--wait-lock` looks again.
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// How many times (5 ms apart) a run that found the lock file held reads the holder's note
+/// before it says "another run" (the holder writes it right after taking the lock).
+const HOLDER_NOTE_TRIES: usize = 40;
 
 const ANN_RUN_ID: &str = "opsctl.dev/run-id";
 const ANN_STEP: &str = "opsctl.dev/step";
@@ -269,6 +272,7 @@ impl TeamLock {
     }
 
     /// One try at the lock file: `Ok(Ok(file))` holds it, `Ok(Err(holder))` someone else does.
+    /// Reading the holder's note waits at most `HOLDER_NOTE_TRIES` × 5 ms for it.
     fn try_file(&self, path: &PathBuf) -> Result<Result<HeldBy, Holder>, ActionError> {
         use std::io::{Read as _, Seek as _, Write as _};
         use std::os::fd::AsRawFd as _;
@@ -296,9 +300,23 @@ impl TeamLock {
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(io_err("cannot lock", err));
             }
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            // The holder writes who it is right after it takes the lock: read until that
+            // is there (an empty file, or a previous holder's note, means it is not yet).
+            let mut v = serde_json::Value::Null;
+            for _ in 0..HOLDER_NOTE_TRIES {
+                let mut text = String::new();
+                let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+                v = serde_json::from_str(&text).unwrap_or_default();
+                let pid = v.get("pid").and_then(serde_json::Value::as_i64);
+                // SAFETY: kill with signal 0 only checks that the process exists.
+                let alive = pid
+                    .and_then(|p| i32::try_from(p).ok())
+                    .is_some_and(|p| unsafe { libc::kill(p, 0) } == 0);
+                if alive {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
             return Ok(Err(Holder {
                 who: field("holder").unwrap_or_else(|| "another run on this machine".into()),
