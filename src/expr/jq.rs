@@ -104,9 +104,21 @@ where
 /// Stack of the evaluation thread (virtual: only what is used is committed).
 const STACK_BYTES: usize = 256 * 1024 * 1024;
 
-/// Compiles a jq program; the error is a one-line description.
+/// Compiles a jq program; the error is a one-line description. Each distinct program is
+/// compiled once per process (jaq compiles its standard definitions with every program,
+/// and a library repeats the same few programs in many captures).
 pub fn compile(program: &str) -> Result<(), String> {
-    compiled(program).map(|_| ())
+    static CHECKED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Result<(), String>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    if let Some(known) = CHECKED.lock().ok().and_then(|c| c.get(program).cloned()) {
+        return known;
+    }
+    let result = compiled(program).map(|_| ());
+    if let Ok(mut c) = CHECKED.lock() {
+        c.insert(program.to_string(), result.clone());
+    }
+    result
 }
 
 /// Refuses `def` outside string literals.

@@ -295,6 +295,23 @@ fn error_span(err: &minijinja::Error, span: Span, exact: bool, len: usize) -> Sp
     }
 }
 
+/// A regex compiled once per process for each distinct pattern: runbooks repeat the same
+/// few param patterns and log filters, and compiling one (Unicode classes, `\b`) costs far
+/// more than linting the step that holds it.
+pub fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Result<regex::Regex, regex::Error>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    if let Some(known) = CACHE.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return known;
+    }
+    let result = regex::Regex::new(pattern);
+    if let Ok(mut c) = CACHE.lock() {
+        c.insert(pattern.to_string(), result.clone());
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

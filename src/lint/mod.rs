@@ -239,6 +239,26 @@ fn check_nested_params(
 
 /// Lints files and directories (or, with none, the config and its runbook directories).
 /// Returns every finding, sorted by file and position.
+/// `f` over `items` on up to as many threads as there are cores, results in `items`' order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 8 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     let mut diags = Diagnostics::new();
     let mut files: Vec<PathBuf> = Vec::new();
@@ -289,15 +309,26 @@ pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     }
     let mut roots = Vec::new();
     let mut linted: HashSet<String> = HashSet::new();
-    for path in &files {
+    // Each file is read, loaded and checked on its own (on every core); the findings are
+    // then taken in file order, so the output does not depend on the threads.
+    let checked = par_map(&files, |path| {
         let parsed = library.parsed(path);
+        let mut own = Diagnostics::new();
+        if let Some((runbook, broken)) = &parsed.loaded {
+            check_runbook(runbook, broken, Some(&library), Some(config), &mut own);
+        }
+        (parsed, own)
+    });
+    for (parsed, own) in checked {
         for d in &parsed.diagnostics {
             diags.push(d.clone());
         }
-        let Some((runbook, broken)) = &parsed.loaded else {
+        let Some((runbook, _)) = &parsed.loaded else {
             continue;
         };
-        check_runbook(runbook, broken, Some(&library), Some(config), &mut diags);
+        for d in own.into_vec() {
+            diags.push(d);
+        }
         linted.insert(runbook.name.clone());
         roots.push(runbook.clone());
     }

@@ -275,7 +275,7 @@ fn load_params(cx: &mut Cx<'_>, node: &Node) -> Vec<Param> {
                     .unwrap_or(false);
                 if let Some(p) = f.take("pattern") {
                     if let Some(text) = cx.string(p, "pattern") {
-                        match Regex::new(&text) {
+                        match crate::expr::regex(&text) {
                             Ok(re) => param.pattern = Some(re),
                             Err(e) => cx.error(
                                 Rule::InvalidValue,

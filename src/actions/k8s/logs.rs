@@ -97,7 +97,7 @@ impl ActionImpl for Logs {
     fn check(&self, args: &crate::model::Args, cx: &mut crate::loader::Cx<'_>) {
         let Some(arg) = args.get("grep") else { return };
         if let Some(Value::String(re)) = arg.value.literal() {
-            if let Err(e) = regex::Regex::new(&re) {
+            if let Err(e) = crate::expr::regex(&re) {
                 cx.error(
                     crate::rules::Rule::InvalidArgument,
                     format!(
@@ -126,7 +126,7 @@ impl ActionImpl for Logs {
     ) -> BoxFuture<'a, Result<Outputs, ActionError>> {
         Box::pin(async move {
             let grep = match &a.grep {
-                Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+                Some(re) => Some(crate::expr::regex(re).map_err(|e| {
                     ActionError::InvalidArgs(format!("k8s.logs: `grep` is not a valid regex: {e}"))
                 })?),
                 None => None,
