@@ -127,7 +127,7 @@ fn a_key_an_admin_cli_prints_is_masked_everywhere_and_passed_on_whole() {
     p.file("opsctl.yaml", "runbooks: [.]\n")
         .file(
             "created.json",
-            &format!(r#"{{"key_id": "k-42", "key": "{KEY}"}}"#),
+            &format!(r#"{{"key_id": "key-0123456789abcdef", "key": "{KEY}"}}"#),
         )
         .file(
             "rotate.yaml",
@@ -152,6 +152,8 @@ steps:
         .arg(&record)
         .run();
     out.code(0).never_shows(KEY);
+    // The key's id is no secret: it stays readable (later steps name it on command lines).
+    out.stdout_has("key-0123456789abcdef");
     assert_eq!(
         p.read("delivered.txt"),
         KEY,

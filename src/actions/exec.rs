@@ -37,7 +37,7 @@ crate::action_args! {
         stdin: Option<String>,
         /// Declares the command changes nothing, so it needs no confirmation (false).
         readonly: bool,
-        /// The command prints a secret (an admin CLI that creates a key): its standard output, each JSON string in it and each long word of it are masked in every output, record and page (false).
+        /// The command prints a secret (an admin CLI that creates a key): its standard output, the JSON strings under a credential's name (key, secret, token, password; not ids) or else each long word are masked in every output, record and page, and still passed on whole (false).
         secret_output: bool,
     }
 }
@@ -290,15 +290,27 @@ impl ActionImpl for Exec {
 /// Shortest word of a secret output masked on its own (ids and words like `rotated` stay).
 const SECRET_WORD_MIN: usize = 16;
 
-/// `secret_output: true`: what the command printed is a secret. The whole output, every
-/// string of it when it is JSON, and every long word of it otherwise, are registered, so
-/// that no form of it a later step reads or shows escapes the mask.
+/// `secret_output: true`: what the command printed holds a secret. The whole output is
+/// registered, and so are, when it is JSON, the strings under a name that says credential
+/// (`key`, `secret`, `token`, `password`; not `key_id`), and otherwise every long word, so
+/// that no form of it a later step reads or shows escapes the mask. Ids stay usable.
 fn register_printed_secrets(redactor: &crate::redact::Redactor, stdout: &str) {
-    fn strings(v: &Value, out: &mut Vec<String>) {
+    fn credential(name: &str) -> bool {
+        let n = name.to_ascii_lowercase();
+        let id = n == "id"
+            || n.ends_with("_id")
+            || n.ends_with("id") && n.len() > 2 && !n.ends_with("key");
+        !id && ["key", "secret", "token", "password", "passwd", "credential"]
+            .iter()
+            .any(|w| n.contains(w))
+    }
+    fn strings(v: &Value, under_credential: bool, out: &mut Vec<String>) {
         match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
-            Value::Object(m) => m.values().for_each(|i| strings(i, out)),
+            Value::String(s) if under_credential => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|i| strings(i, under_credential, out)),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, i)| strings(i, under_credential || credential(k), out)),
             _ => {}
         }
     }
@@ -314,7 +326,7 @@ fn register_printed_secrets(redactor: &crate::redact::Redactor, stdout: &str) {
                 .filter(|w| w.len() >= SECRET_WORD_MIN)
                 .map(str::to_string),
         ),
-        json => strings(&json, &mut parts),
+        json => strings(&json, false, &mut parts),
     }
     for p in parts {
         redactor.add(&p);

@@ -56,6 +56,37 @@ pub(crate) fn namespace(ns: Option<&str>, env: &EnvConfig) -> String {
 /// step reads never carries a secret's value into the live view, the record or a page.
 pub(crate) fn object_output<T: serde::Serialize>(kind: &str, obj: &T) -> Value {
     let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    // Literal env values of a pod template: a credential by its name is masked, and so is
+    // the password of any URL (`DATABASE_URL=postgres://app:pw@db`); toggles stay readable.
+    for path in [
+        "/spec/containers",
+        "/spec/initContainers",
+        "/spec/template/spec/containers",
+        "/spec/template/spec/initContainers",
+        "/spec/jobTemplate/spec/template/spec/containers",
+    ] {
+        let Some(Value::Array(containers)) = v.pointer_mut(path) else {
+            continue;
+        };
+        for c in containers {
+            let Some(Value::Array(env)) = c.get_mut("env") else {
+                continue;
+            };
+            for e in env {
+                let credential = e
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(names_a_credential);
+                if let Some(Value::String(value)) = e.get_mut("value") {
+                    *value = if credential {
+                        "***".into()
+                    } else {
+                        crate::redact::mask_url_passwords(value)
+                    };
+                }
+            }
+        }
+    }
     if kind == "Secret" {
         for field in ["data", "stringData"] {
             if let Some(Value::Object(m)) = v.get_mut(field) {
@@ -70,6 +101,25 @@ pub(crate) fn object_output<T: serde::Serialize>(kind: &str, obj: &T) -> Value {
         }
     }
     v
+}
+
+/// An environment variable whose name says it holds a credential.
+fn names_a_credential(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "PRIVATE",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "MASTER_KEY",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 #[cfg(test)]
@@ -89,6 +139,20 @@ mod object_output_tests {
         assert_eq!(out["stringData"], json!({"a": "***"}));
         assert_eq!(out["metadata"]["annotations"]["x"], "y");
         assert!(!out.to_string().contains("c2VjcmV0"));
+        let dep = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "api", "env": [
+            {"name": "TIMEOUT_THRESHOLD_MS", "value": "5000"},
+            {"name": "DATABASE_URL", "value": "postgres://app:hunter22@db:5432/app"},
+            {"name": "TG_SECRET_KEY", "value": "s3cr3t-value"},
+            {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}}});
+        let out = super::object_output("Deployment", &dep).to_string();
+        assert!(
+            out.contains("\"5000\"") && out.contains("postgres://app:***@db:5432/app"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("hunter22") && !out.contains("s3cr3t-value"),
+            "{out}"
+        );
         let cm = json!({"kind": "ConfigMap", "data": {"a": "b"}});
         assert_eq!(super::object_output("ConfigMap", &cm), cm);
     }
