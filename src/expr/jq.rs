@@ -108,17 +108,8 @@ const STACK_BYTES: usize = 256 * 1024 * 1024;
 /// compiled once per process (jaq compiles its standard definitions with every program,
 /// and a library repeats the same few programs in many captures).
 pub fn compile(program: &str) -> Result<(), String> {
-    static CHECKED: std::sync::LazyLock<
-        std::sync::Mutex<std::collections::HashMap<String, Result<(), String>>>,
-    > = std::sync::LazyLock::new(Default::default);
-    if let Some(known) = CHECKED.lock().ok().and_then(|c| c.get(program).cloned()) {
-        return known;
-    }
-    let result = compiled(program).map(|_| ());
-    if let Ok(mut c) = CHECKED.lock() {
-        c.insert(program.to_string(), result.clone());
-    }
-    result
+    static CHECKED: super::Memo<Result<(), String>> = super::Memo::new();
+    CHECKED.get_or(program, || compiled(program).map(|_| ()))
 }
 
 /// Refuses `def` outside string literals.

@@ -299,17 +299,32 @@ fn error_span(err: &minijinja::Error, span: Span, exact: bool, len: usize) -> Sp
 /// few param patterns and log filters, and compiling one (Unicode classes, `\b`) costs far
 /// more than linting the step that holds it.
 pub fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    static CACHE: std::sync::LazyLock<
-        std::sync::Mutex<std::collections::HashMap<String, Result<regex::Regex, regex::Error>>>,
-    > = std::sync::LazyLock::new(Default::default);
-    if let Some(known) = CACHE.lock().ok().and_then(|c| c.get(pattern).cloned()) {
-        return known;
+    static CACHE: Memo<Result<regex::Regex, regex::Error>> = Memo::new();
+    CACHE.get_or(pattern, || regex::Regex::new(pattern))
+}
+
+/// Values computed once per process for each distinct text (compiled regexes, checked jq
+/// programs), shared by every thread.
+pub(crate) struct Memo<V>(
+    std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, V>>>,
+);
+
+impl<V: Clone> Memo<V> {
+    pub(crate) const fn new() -> Memo<V> {
+        Memo(std::sync::LazyLock::new(Default::default))
     }
-    let result = regex::Regex::new(pattern);
-    if let Ok(mut c) = CACHE.lock() {
-        c.insert(pattern.to_string(), result.clone());
+
+    /// The value for `key`, made by `make` the first time.
+    pub(crate) fn get_or(&self, key: &str, make: impl FnOnce() -> V) -> V {
+        if let Some(known) = self.0.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return known;
+        }
+        let value = make();
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key.to_string(), value.clone());
+        }
+        value
     }
-    result
 }
 
 #[cfg(test)]

@@ -237,8 +237,6 @@ fn check_nested_params(
     }
 }
 
-/// Lints files and directories (or, with none, the config and its runbook directories).
-/// Returns every finding, sorted by file and position.
 /// `f` over `items` on up to as many threads as there are cores, results in `items`' order.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -259,6 +257,8 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
+/// Lints files and directories (or, with none, the config and its runbook directories).
+/// Returns every finding, sorted by file and position.
 pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Vec<Diagnostic> {
     let mut diags = Diagnostics::new();
     let mut files: Vec<PathBuf> = Vec::new();
